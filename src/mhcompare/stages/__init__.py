@@ -1,0 +1,30 @@
+"""Stage dispatch: `stage=train` or `stage=[prepare,train]` runs those stage modules in order.
+
+Each stage module has `run(cfg) -> dict` and is imported only when it runs, so `run.py --help`
+never pays for torch or ms-swift.
+"""
+import importlib
+import logging
+
+from mhcompare.config import as_list
+
+STAGES = {
+    "prepare": "mhcompare.stages.prepare",
+    "train": "mhcompare.stages.train",
+    "aggregate": "mhcompare.stages.aggregate",
+}
+
+log = logging.getLogger(__name__)
+
+
+def run_stages(cfg) -> dict:
+    names = as_list(cfg.stage)
+    unknown = [n for n in names if n not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)} "
+                         "(or a list such as stage=[prepare,train])")
+    results = {}
+    for name in names:
+        log.info("stage %s: %s seed %s", name, cfg.model.name, cfg.seed)
+        results[name] = importlib.import_module(STAGES[name]).run(cfg)
+    return results

@@ -1,0 +1,77 @@
+"""stage=prepare: read, check, convert, de-duplicate and split the dataset once per experiment.
+
+The prepared files are shared by every model and seed of the experiment (one split, so seeds
+measure training variance only). Per model, token statistics with its own tokenizer show how
+many dialogues exceed max_length.
+"""
+import hashlib
+import logging
+import time
+
+from mhcompare import artifacts
+from mhcompare.config import config_hash
+from mhcompare.data.prepare import (char_stats, file_sha256, load_canonical, split_rows, to_jsonl,
+                                    token_stats)
+from mhcompare.data.source import resolve_source
+from mhcompare.io import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from mhcompare.models import is_local, model_location
+
+log = logging.getLogger(__name__)
+
+
+def prepare_dataset(cfg) -> dict:
+    """Write train.jsonl / val.jsonl / stats.json under the data folder; skip if already done."""
+    out = artifacts.data_dir(cfg)
+    source = resolve_source(cfg.data, cfg.paths.cache)
+    fingerprint = {"config": config_hash(cfg.data), "source_sha256": file_sha256(source)}
+    if not cfg.force and artifacts.is_done(out, fingerprint):
+        log.info("prepare: %s is up to date", out)
+        return read_json(out / "stats.json")
+    started = time.time()
+    fmt, rows, duplicates = load_canonical(source)
+    if cfg.data.max_rows:
+        rows = rows[: int(cfg.data.max_rows)]
+    train, val = split_rows(rows, float(cfg.data.val_ratio), int(cfg.data.split_seed))
+    train_text, val_text = to_jsonl(train), to_jsonl(val)
+    atomic_write_text(out / "train.jsonl", train_text)
+    atomic_write_text(out / "val.jsonl", val_text)
+    stats = {"source": str(source), "format": fmt, "dialogues": len(rows), "duplicates_removed": duplicates,
+             "train": len(train), "val": len(val), "data_hash": data_hash(train_text, val_text),
+             **char_stats(rows)}
+    atomic_write_json(out / "stats.json", stats)
+    artifacts.mark_done(out, fingerprint, started, data_hash=stats["data_hash"])
+    log.info("prepare: %s dialogues (%s format, %s duplicates removed) -> %s train / %s val in %s",
+             len(rows), fmt, duplicates, len(train), len(val), out)
+    return stats
+
+
+def data_hash(train_text: str, val_text: str) -> str:
+    return hashlib.sha256((train_text + "\0" + val_text).encode("utf-8")).hexdigest()[:16]
+
+
+def prepared_files(cfg) -> dict:
+    """The prepared train/val files and their hash, preparing them first if needed."""
+    stats = prepare_dataset(cfg)
+    out = artifacts.data_dir(cfg)
+    return {"train": out / "train.jsonl", "val": out / "val.jsonl", "data_hash": stats["data_hash"]}
+
+
+def run(cfg) -> dict:
+    stats = prepare_dataset(cfg)
+    location = model_location(cfg)
+    if not is_local(location):
+        log.info("prepare: %s is not on disk yet; token statistics skipped", location)
+        return stats
+    out = artifacts.stage_dir(cfg, "prepare")
+    train_rows = read_jsonl(artifacts.data_dir(cfg) / "train.jsonl")
+    tokens = token_stats(train_rows, location, int(cfg.train.swift.max_length))
+    metrics = {"prepare.dialogues": stats["dialogues"], "prepare.train": stats["train"], "prepare.val": stats["val"],
+               "prepare.tokens_mean": tokens["tokens"]["mean"], "prepare.tokens_p95": tokens["tokens"]["p95"],
+               "prepare.tokens_max": tokens["tokens"]["max"], "prepare.over_max_length": tokens["over_max_length"],
+               "prepare.data_hash": stats["data_hash"]}
+    artifacts.write_metrics(out, metrics)
+    if tokens["over_max_length"]:
+        log.warning("prepare: %s of %s training dialogues exceed max_length=%s tokens for %s and will be "
+                    "dropped by ms-swift (truncation_strategy=delete)", tokens["over_max_length"],
+                    len(train_rows), tokens["max_length"], cfg.model.name)
+    return {**stats, **metrics}

@@ -1,0 +1,150 @@
+"""stage=train: LoRA fine-tuning with ms-swift, one (model, seed) per job.
+
+    prepared data + model + recipe -> `swift sft` (child process) -> adapter/, metrics.json, done.json
+
+An interrupted run (pre-emption, time limit) resumes from its last checkpoint when the job is
+started again with the same config; a finished one is skipped unless force=true.
+"""
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from mhcompare import artifacts
+from mhcompare.config import config_hash
+from mhcompare.io import atomic_dir, atomic_write_json, read_json
+from mhcompare.models import model_location
+from mhcompare.provenance import library_versions
+from mhcompare.stages.prepare import prepared_files
+from mhcompare.tracking import swift_tracking_args, tracking_env
+from mhcompare.train.hardware import visible_gpus
+from mhcompare.train.recipe import as_cli, resolve_recipe
+from mhcompare.train.subprocess_run import run_streamed
+from mhcompare.train.swift_log import adapter_parameters, latest_checkpoint, train_summary
+
+log = logging.getLogger(__name__)
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "additional_config.json")
+
+
+class TrainError(RuntimeError):
+    pass
+
+
+def build_swift_args(cfg, location: str, files: dict, output_dir, recipe: dict) -> dict:
+    """Every argument `swift sft` gets, as a dict (see recipe.as_cli for the command line)."""
+    return {
+        "model": location,
+        "model_type": cfg.model.swift.model_type,
+        "template": cfg.model.swift.template,
+        "use_hf": bool(cfg.model.use_hf),
+        "check_model": False,
+        "dataset": str(files["train"]),
+        "val_dataset": str(files["val"]),
+        "split_dataset_ratio": 0.0,
+        "output_dir": str(output_dir),
+        "add_version": False,
+        "seed": int(cfg.seed),
+        "data_seed": int(cfg.seed),
+        "include_num_input_tokens_seen": True,
+        **recipe,
+        **swift_tracking_args(cfg),
+    }
+
+
+def fingerprint(cfg, swift_args: dict, data_hash: str) -> dict:
+    """What the result depends on: the resolved ms-swift arguments (paths aside) and the data."""
+    stable = {k: v for k, v in swift_args.items() if k not in {"dataset", "val_dataset", "output_dir"}
+              and not k.startswith("swanlab") and k != "report_to"}
+    return {"config": config_hash(stable), "data_hash": data_hash}
+
+
+def run(cfg) -> dict:
+    out = artifacts.stage_dir(cfg, "train")
+    files = prepared_files(cfg)
+    location = model_location(cfg)
+    gpus = visible_gpus()
+    recipe, notes = resolve_recipe(cfg, gpus)
+    swift_dir = artifacts.swift_output_dir(out)
+    swift_args = build_swift_args(cfg, location, files, swift_dir, recipe)
+    expected = fingerprint(cfg, swift_args, files["data_hash"])
+    if not cfg.force and artifacts.is_done(out, expected):
+        log.info("train: %s is done; skipped (force=true redoes it)", out)
+        return read_json(out / "metrics.json")
+    previous = out / "attempt.json"
+    if cfg.force or (previous.exists() and read_json(previous)["fingerprint"] != expected):
+        shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for note in notes:
+        log.warning("train: %s", note)
+    resume = latest_checkpoint(swift_dir)
+    tokens_at_resume = 0
+    if resume is not None:
+        swift_args["resume_from_checkpoint"] = str(resume)
+        tokens_at_resume = read_json(resume / "trainer_state.json").get("num_input_tokens_seen", 0)
+        log.info("train: resuming from %s", resume)
+    atomic_write_json(previous, {"fingerprint": expected, "swift_args": swift_args, "notes": notes})
+
+    started = time.time()
+    cmd = swift_command(gpus) + as_cli(swift_args)
+    env = {**os.environ, **tracking_env(cfg), "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if not gpus:
+        env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    result = run_streamed(cmd, out / "swift.log", env=env)
+    if result["returncode"] != 0:
+        raise TrainError(f"ms-swift exited with status {result['returncode']} for {cfg.model.name} seed {cfg.seed}; "
+                         f"full log: {out / 'swift.log'}\n--- last lines ---\n{result['tail']}")
+
+    summary = train_summary(swift_dir / "logging.jsonl")
+    checkpoint = summary["final"].get("best_model_checkpoint") or summary["final"]["last_model_checkpoint"]
+    with atomic_dir(out / "adapter") as tmp:
+        for name in ADAPTER_FILES:
+            if (Path(checkpoint) / name).exists():
+                shutil.copy2(Path(checkpoint) / name, tmp / name)
+    metrics = train_metrics(cfg, summary, result, recipe, gpus, resume, tokens_at_resume, out / "adapter")
+    artifacts.write_metrics(out, metrics)
+    artifacts.mark_done(out, expected, started, data_hash=files["data_hash"], notes=notes)
+    log.info("train: %s seed %s eval_loss=%.4f tokens/s=%.1f -> %s", cfg.model.name, cfg.seed,
+             metrics.get("train.eval_loss", float("nan")), metrics["train.tokens_per_s"], out)
+    return metrics
+
+
+def swift_command(gpus: int) -> list[str]:
+    if gpus > 1:
+        return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}", "-m", "swift.cli.sft"]
+    return [sys.executable, "-m", "swift.cli.sft"]
+
+
+def train_metrics(cfg, summary, result, recipe, gpus, resumed_from, tokens_at_resume, adapter_dir) -> dict:
+    """Flat, unit-bearing numbers; throughput counts only this segment when the run resumed."""
+    runtime, final = summary["runtime"], summary["final"]
+    tokens = summary["tokens"]
+    segment_tokens = tokens[-1] - tokens_at_resume if tokens else 0
+    gpu_memory = float(final.get("memory") or 0)
+    metrics = {
+        "train.final_loss": summary["losses"][-1]["loss"] if summary["losses"] else None,
+        "train.train_loss": float(runtime["train_loss"]),
+        "train.eval_loss": summary["evals"][-1]["eval_loss"] if summary["evals"] else None,
+        "train.steps": int(final["global_step"]),
+        "train.runtime_s": float(runtime["train_runtime"]),
+        "train.samples_per_s": float(runtime["train_samples_per_second"]),
+        "train.tokens_seen": int(tokens[-1]) if tokens else None,
+        "train.tokens_per_s": segment_tokens / float(runtime["train_runtime"]),
+        "train.peak_memory_gib": gpu_memory if gpus else result["peak_rss_gib"],
+        "train.peak_memory_kind": "gpu_max_reserved" if gpus else "process_rss",
+        "train.trainable_params": adapter_parameters(adapter_dir),
+        "train.resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else 0,
+        "train.gpus": gpus,
+        "train.gpu_hours": gpus * float(runtime["train_runtime"]) / 3600,
+        "train.cpu_hours": (0 if gpus else float(runtime["train_runtime"]) / 3600),
+        "train.effective_batch_size": int(cfg.train.effective_batch_size),
+        "train.per_device_batch_size": recipe["per_device_train_batch_size"],
+        "train.gradient_accumulation_steps": recipe["gradient_accumulation_steps"],
+        "train.torch_dtype": recipe["torch_dtype"],
+        "train.attn_impl": recipe["attn_impl"],
+        "train.packing": bool(recipe["packing"]),
+        "runtime.name": str(cfg.model.runtime),
+    }
+    metrics.update({f"runtime.{k}": v for k, v in library_versions().items()})
+    return metrics

@@ -1,0 +1,53 @@
+"""The LoRA recipe as ms-swift arguments: the shared train config, adapted per model and machine.
+
+Fairness lives here: every model gets the same hyper-parameters and the same effective batch
+(per-device batch x accumulation x GPUs); only the split between per-device batch and
+accumulation may differ where a model's memory forces it.
+"""
+import json
+
+from omegaconf import OmegaConf
+
+
+def resolve_recipe(cfg, gpus: int) -> tuple[dict, list[str]]:
+    """(ms-swift arguments of the recipe, notes on what was adapted and why)."""
+    args = OmegaConf.to_container(cfg.train.swift, resolve=True)
+    notes = []
+    per_device = int(cfg.model.per_device_batch_size or cfg.train.per_device_batch_size)
+    world = max(gpus, 1)
+    effective = int(cfg.train.effective_batch_size)
+    if effective % (per_device * world):
+        raise ValueError(f"train.effective_batch_size={effective} is not a multiple of per-device batch "
+                         f"{per_device} x {world} GPU(s); change one of them so every model sees the same batch")
+    args["per_device_train_batch_size"] = per_device
+    args["per_device_eval_batch_size"] = per_device
+    args["gradient_accumulation_steps"] = effective // (per_device * world)
+    args["target_modules"] = cfg.model.lora_target_modules
+    if args.get("packing") and not cfg.model.supports_packing:
+        args["packing"] = False
+        notes.append(f"packing off: {cfg.model.name} does not support padding-free batches")
+    if gpus == 0:
+        fallback = OmegaConf.to_container(cfg.train.cpu_fallback, resolve=True)
+        changed = {k: v for k, v in fallback.items() if args.get(k) != v}
+        args.update(fallback)
+        if changed:
+            notes.append("no GPU: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+    return args, notes
+
+
+def as_cli(args: dict) -> list[str]:
+    """{'lora_rank': 8, 'target_modules': ['a','b'], 'packing': False} -> ['--lora_rank', '8', ...]."""
+    argv = []
+    for key, value in args.items():
+        if value is None:
+            continue
+        argv.append(f"--{key}")
+        if isinstance(value, bool):
+            argv.append("true" if value else "false")
+        elif isinstance(value, (list, tuple)):
+            argv.extend(str(v) for v in value)
+        elif isinstance(value, dict):
+            argv.append(json.dumps(value))
+        else:
+            argv.append(str(value))
+    return argv
