@@ -6,7 +6,11 @@ never pays for torch or ms-swift.
 import importlib
 import logging
 
+from omegaconf import OmegaConf
+
+from mhcompare import artifacts
 from mhcompare.config import as_list
+from mhcompare.io import atomic_write_text
 
 STAGES = {
     "prepare": "mhcompare.stages.prepare",
@@ -23,6 +27,9 @@ def run_stages(cfg) -> dict:
     if unknown:
         raise ValueError(f"unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)} "
                          "(or a list such as stage=[prepare,train])")
+    if names != ["aggregate"]:
+        # the composed config of this (model, seed), for the report's provenance
+        atomic_write_text(artifacts.run_dir(cfg) / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     results = {}
     for name in names:
         log.info("stage %s: %s seed %s", name, cfg.model.name, cfg.seed)
