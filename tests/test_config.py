@@ -1,0 +1,101 @@
+"""Config composition: every model composes, the sweep grid is valid, run.py's CLI stays light."""
+import itertools
+import subprocess
+import sys
+import time
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import REPO, compose_config, run_py
+from mhcompare.train.recipe import resolve_recipe
+
+REAL_MODELS = ["qwen", "llama", "chatglm", "internlm", "baichuan"]
+ALL_MODELS = REAL_MODELS + ["tiny_qwen", "tiny_llama"]
+SWIFT_NAMES = {"qwen": ("qwen2", "qwen2_5"), "llama": ("llama", "llama3_2"), "chatglm": ("chatglm3", "chatglm4"),
+               "internlm": ("internlm2", "internlm2"), "baichuan": ("baichuan2", "baichuan")}
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_every_model_composes_with_what_a_user_would_look_up(model):
+    cfg = compose_config([f"model={model}"])
+    OmegaConf.resolve(cfg)
+    assert cfg.model.name == model
+    assert cfg.model.swift.model_type and cfg.model.swift.template
+    assert cfg.model.lora_target_modules
+    assert isinstance(cfg.model.trust_remote_code, bool)
+    if model in REAL_MODELS:
+        assert (cfg.model.swift.model_type, cfg.model.swift.template) == SWIFT_NAMES[model]
+        assert cfg.model.hub.modelscope and cfg.model.hub.huggingface
+        assert cfg.model.path == cfg.model.hub.modelscope
+
+
+def test_the_15_job_grid_composes_with_one_fair_recipe():
+    """model x seed: every job valid, every job the same hyper-parameters and effective batch."""
+    recipes = {}
+    for model, seed in itertools.product(REAL_MODELS, [0, 1, 2]):
+        cfg = compose_config([f"model={model}", f"seed={seed}", "stage=train"])
+        recipe, _ = resolve_recipe(cfg, gpus=1)
+        batch = recipe["per_device_train_batch_size"] * recipe["gradient_accumulation_steps"]
+        assert batch == 32, (model, batch)
+        shared = {k: v for k, v in recipe.items() if k not in {
+            "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps", "packing"}}
+        recipes[(model, seed)] = shared
+    first = next(iter(recipes.values()))
+    assert all(r == first for r in recipes.values())
+    assert first["lora_rank"] == 8 and first["lora_alpha"] == 32 and first["lora_dropout"] == 0.1
+    assert first["learning_rate"] == 2e-4 and first["num_train_epochs"] == 1 and first["max_length"] == 3072
+    assert first["torch_dtype"] == "bfloat16" and first["attn_impl"] == "flash_attn"
+    assert first["gradient_checkpointing"] is True and first["target_modules"] == "all-linear"
+
+
+def test_without_a_gpu_the_recipe_falls_back_and_says_so():
+    cfg = compose_config(["model=qwen"])
+    recipe, notes = resolve_recipe(cfg, gpus=0)
+    assert (recipe["torch_dtype"], recipe["attn_impl"], recipe["packing"]) == ("float32", "sdpa", False)
+    assert any("no GPU" in n and "attn_impl=sdpa" in n for n in notes)
+
+
+def test_effective_batch_must_divide_evenly():
+    cfg = compose_config(["model=qwen", "train.effective_batch_size=30"])
+    with pytest.raises(ValueError, match="not a multiple"):
+        resolve_recipe(cfg, gpus=1)
+
+
+def test_packing_is_turned_off_for_models_that_cannot_pack():
+    cfg = compose_config(["model=chatglm"])
+    recipe, notes = resolve_recipe(cfg, gpus=1)
+    assert recipe["packing"] is False and any("packing off" in n for n in notes)
+
+
+def test_any_swift_argument_can_be_overridden_or_added_from_the_command_line():
+    cfg = compose_config(["model=qwen", "train.swift.learning_rate=1e-4", "+train.swift.lr_scheduler_kwargs.min_lr=1e-6"])
+    recipe, _ = resolve_recipe(cfg, gpus=1)
+    assert recipe["learning_rate"] == 1e-4 and recipe["lr_scheduler_kwargs"] == {"min_lr": 1e-6}
+
+
+def test_help_and_cfg_job_are_fast_and_import_no_heavy_library():
+    started = time.perf_counter()
+    out = run_py("--cfg", "job", "model=chatglm")
+    elapsed = time.perf_counter() - started
+    assert out.returncode == 0, out.stderr
+    assert "model_type: chatglm3" in out.stdout and "template: chatglm4" in out.stdout
+    assert elapsed < 5  # generous bound for a loaded CI machine; bench/ measures the real figure
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, runpy; sys.argv=['run.py','--help']\n"
+         "try:\n    runpy.run_path('run.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+         "heavy=[m for m in ('torch','swift','transformers','evalscope') if m in sys.modules]\n"
+         "print('HEAVY', heavy)"], cwd=REPO, capture_output=True, text=True)
+    assert "HEAVY []" in probe.stdout, probe.stdout + probe.stderr
+
+
+def test_an_unknown_model_name_lists_the_known_ones():
+    out = run_py("model=gpt5", "stage=prepare")
+    assert out.returncode != 0
+    assert "model/gpt5" in out.stderr and "qwen" in out.stderr and "baichuan" in out.stderr
+
+
+def test_an_unknown_stage_is_named():
+    out = run_py("stage=trian", "tracking=none")
+    assert out.returncode != 0
+    assert "unknown stage 'trian'" in out.stderr

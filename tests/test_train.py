@@ -1,0 +1,86 @@
+"""stage=train for real: ms-swift LoRA on both tiny models through run.py, on a CPU."""
+import json
+import math
+
+import pytest
+
+from conftest import run_py
+from mhcompare.io import read_json
+
+pytestmark = pytest.mark.slow
+
+FAST = ["data.max_rows=96", "train.effective_batch_size=8", "train.swift.max_length=512",
+        "train.swift.eval_steps=5", "train.swift.save_steps=5", "train.swift.logging_steps=2"]
+SECRET = "sk-test-secret-never-written-9f3a"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_cache):
+    """Both tiny models, seed 0, prepared and trained in one multirun with SwanLab in local mode."""
+    outputs = tmp_path_factory.mktemp("outputs")
+    out = run_py("-m", "model=tiny_qwen,tiny_llama", "stage=[prepare,train]", "experiment_name=grp-7e1",
+                 f"paths.outputs={outputs}", f"paths.cache={tiny_cache}", "tracking=swanlab", *FAST,
+                 env_extra={"SWANLAB_API_KEY": SECRET})
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return outputs, out
+
+
+@pytest.mark.parametrize("model", ["tiny_qwen", "tiny_llama"])
+def test_training_leaves_a_loadable_adapter_and_flat_metrics(trained, model, tiny_cache):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    outputs, _ = trained
+    train_dir = outputs / "grp-7e1" / model / "seed0" / "train"
+    metrics = read_json(train_dir / "metrics.json")
+    assert math.isfinite(metrics["train.eval_loss"]) and metrics["train.eval_loss"] > 0
+    assert metrics["train.tokens_seen"] > 0 and metrics["train.tokens_per_s"] > 0
+    assert metrics["train.peak_memory_kind"] == "process_rss" and metrics["train.peak_memory_gib"] > 0.1
+    assert metrics["train.torch_dtype"] == "float32" and metrics["train.attn_impl"] == "sdpa"
+    assert metrics["train.per_device_batch_size"] * metrics["train.gradient_accumulation_steps"] == 8
+    assert metrics["runtime.ms-swift"] == "4.6.0"
+    assert all(not isinstance(v, (dict, list)) for v in metrics.values())
+    done = read_json(train_dir / "done.json")
+    assert done["fingerprint"]["data_hash"] and done["code_version"]
+
+    base_dir = tiny_cache / "tiny_models" / model
+    base = AutoModelForCausalLM.from_pretrained(base_dir)
+    tuned = PeftModel.from_pretrained(base, train_dir / "adapter")
+    lora = sum(p.numel() for n, p in tuned.named_parameters() if "lora_" in n)
+    assert lora == metrics["train.trainable_params"] > 0
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    batch = tokenizer(["我最近总是睡不着。"], return_tensors="pt")
+    with torch.no_grad():
+        loss = tuned(**batch, labels=batch["input_ids"]).loss
+    assert torch.isfinite(loss)
+
+
+def test_swanlab_records_each_run_grouped_by_experiment_and_no_secret_is_written(trained):
+    outputs, out = trained
+    headers = [p.read_bytes()[:400] for p in (outputs / "grp-7e1" / "swanlog").glob("run-*/run-*.swanlab")]
+    assert len(headers) == 2
+    assert sorted(b"tiny_qwen-seed0" in h for h in headers) == [False, True]
+    # the run header is protobuf: field 7 (group) is b":" + length + name
+    assert all(b":\x07grp-7e1" in h for h in headers)
+    for path in outputs.rglob("*"):
+        if path.is_file() and path.stat().st_size < 5_000_000:
+            assert SECRET.encode() not in path.read_bytes(), f"secret leaked into {path}"
+    assert SECRET not in out.stdout + out.stderr
+
+
+def test_a_rerun_skips_finished_work_and_force_redoes_it(trained, tiny_cache):
+    outputs, _ = trained
+    done_path = outputs / "grp-7e1" / "tiny_qwen" / "seed0" / "train" / "done.json"
+    before = read_json(done_path)
+    args = ["model=tiny_qwen", "stage=[prepare,train]", "experiment_name=grp-7e1", f"paths.outputs={outputs}",
+            f"paths.cache={tiny_cache}", "tracking=swanlab", *FAST]
+    again = run_py(*args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "is done; skipped" in again.stderr + again.stdout
+    assert read_json(done_path) == before
+    forced = run_py(*args, "force=true", "tracking=none")
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    after = read_json(done_path)
+    assert after["started"] > before["finished"]
+    assert json.loads((done_path.parent / "metrics.json").read_text())["train.eval_loss"] > 0
