@@ -1,0 +1,44 @@
+"""The command line that starts each serving backend.
+
+- lmdeploy: `lmdeploy serve api_server` directly (ms-swift 4.6's own lmdeploy backend imports
+  modules LMDeploy 0.18 no longer has). A LoRA adapter needs the PyTorch engine; TurboMind
+  serves merged weights only.
+- vllm: `vllm serve` with the adapter as a LoRA module.
+- transformers: `swift deploy --infer_backend transformers`, for CPUs and for models LMDeploy
+  does not serve (0.18 removed Baichuan2).
+"""
+import sys
+
+BACKENDS = ("lmdeploy", "vllm", "transformers")
+
+
+def serve_command(backend: str, *, model: str, adapter: str | None, served_name: str, port: int,
+                  model_type: str, template: str, trust_remote_code: bool, engine: str | None = None,
+                  max_new_tokens: int = 512, python: str = sys.executable, extra_args=()) -> list[str]:
+    if backend == "lmdeploy":
+        if adapter and engine == "turbomind":
+            raise ValueError("LMDeploy's TurboMind engine cannot serve an unmerged LoRA adapter; "
+                             "use model.serving.engine=pytorch or merge the adapter first")
+        cmd = [python, "-m", "lmdeploy", "serve", "api_server", model, "--server-name", "127.0.0.1",
+               "--server-port", str(port), "--model-name", served_name, "--backend", engine or "pytorch"]
+        if adapter:
+            cmd += ["--adapters", f"{served_name}={adapter}"]
+        if trust_remote_code:
+            cmd += ["--trust-remote-code"]
+    elif backend == "vllm":
+        cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--host", "127.0.0.1",
+               "--port", str(port), "--served-model-name", f"{served_name}-base"]
+        if adapter:
+            cmd += ["--enable-lora", "--lora-modules", f"{served_name}={adapter}"]
+        if trust_remote_code:
+            cmd += ["--trust-remote-code"]
+    elif backend == "transformers":
+        cmd = [python, "-m", "swift.cli.deploy", "--model", model, "--model_type", model_type,
+               "--template", template, "--infer_backend", "transformers", "--host", "127.0.0.1",
+               "--port", str(port), "--served_model_name", served_name, "--verbose", "false",
+               "--max_new_tokens", str(max_new_tokens)]
+        if adapter:
+            cmd += ["--adapters", adapter]
+    else:
+        raise ValueError(f"unknown serving backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    return cmd + [str(a) for a in extra_args]

@@ -1,0 +1,101 @@
+"""Start a serving process, wait until it answers, and always stop it."""
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from mhcompare.serving.commands import serve_command
+from mhcompare.train.subprocess_run import stop_process_group
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    base_url: str   # http://127.0.0.1:PORT/v1
+    model: str      # the name to send as `model`
+    pid: int | None = None
+
+
+class ServingError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_ready(base_url: str, proc: subprocess.Popen, timeout_s: float, log_path: Path) -> None:
+    """Poll /v1/models until it answers; fail early, with the log's tail, if the server dies."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServingError(f"the model server exited with status {proc.returncode} before answering; "
+                               f"log: {log_path}\n--- last lines ---\n{tail(log_path)}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/models", timeout=5) as response:
+                if response.status == 200 and json.loads(response.read()).get("data") is not None:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+            pass
+        time.sleep(1)
+    raise ServingError(f"the model server did not answer within {timeout_s:.0f} s; log: {log_path}\n"
+                       f"--- last lines ---\n{tail(log_path)}")
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "".join(Path(path).read_text(encoding="utf-8", errors="replace").splitlines(True)[-lines:])
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def serve(cmd: list[str], served_name: str, port: int, log_path: Path, timeout_s: float, env=None):
+    """Run a server command; yield its Endpoint once it answers; stop its process group after."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write("$ " + " ".join(cmd) + "\n")
+        log.flush()
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        log.write(f"# server pid {proc.pid}\n")
+    try:
+        base_url = f"http://127.0.0.1:{port}/v1"
+        wait_until_ready(base_url, proc, timeout_s, log_path)
+        yield Endpoint(base_url=base_url, model=served_name, pid=proc.pid)
+    finally:
+        stop_process_group(proc)
+
+
+@contextlib.contextmanager
+def served_model(cfg, adapter: Path | None = None, log_path: Path | None = None):
+    """Serve this run's model (with its LoRA adapter) on a free loopback port."""
+    from mhcompare import artifacts
+    from mhcompare.models import model_location
+
+    serving = cfg.eval.serving
+    if serving.backend == "external":  # already served elsewhere (an API model, a server you started)
+        yield Endpoint(base_url=str(serving.base_url).rstrip("/"), model=str(serving.model))
+        return
+    if adapter is None:
+        adapter = artifacts.stage_dir(cfg, "train") / "adapter"
+    if not (Path(adapter) / "adapter_config.json").exists():
+        raise ServingError(f"no LoRA adapter at {adapter}; train first "
+                           f"(python run.py model={cfg.model.name} seed={cfg.seed} stage=train)")
+    backend = serving.backend or cfg.model.serving.backend
+    served_name = f"{cfg.model.name}-seed{cfg.seed}"
+    port = int(serving.port or free_port())
+    cmd = serve_command(backend, model=model_location(cfg), adapter=str(adapter), served_name=served_name,
+                        port=port, model_type=cfg.model.swift.model_type, template=cfg.model.swift.template,
+                        trust_remote_code=bool(cfg.model.trust_remote_code), engine=cfg.model.serving.engine,
+                        max_new_tokens=int(cfg.eval.generation.max_tokens), extra_args=serving.extra_args)
+    log_path = log_path or artifacts.stage_dir(cfg, "eval") / "server.log"
+    with serve(cmd, served_name, port, log_path, float(serving.startup_timeout_s)) as endpoint:
+        yield endpoint

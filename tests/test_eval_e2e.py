@@ -1,0 +1,67 @@
+"""stage=eval end to end: the tiny fine-tuned model served by `swift deploy` (transformers
+backend) on the CPU, measured by EvalScope and `evalscope perf`; the server never outlives it."""
+import os
+import re
+
+import pytest
+
+from conftest import run_py
+from mhcompare.io import read_json
+
+pytestmark = pytest.mark.slow
+
+FAST_TRAIN = ["data.max_rows=64", "train.effective_batch_size=8", "train.swift.max_length=512",
+              "train.swift.eval_steps=100", "train.swift.save_steps=100"]
+FAST_EVAL = ["eval.limit=6", "eval.dialogue.max_items=6", "eval.generation.max_tokens=16",
+             "eval.perf.concurrency=[1,2]", "eval.perf.requests_per_level=4", "eval.perf.max_tokens=16"]
+
+
+def server_pid(log_text: str) -> int:
+    return int(re.search(r"# server pid (\d+)", log_text).group(1))
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def trained_outputs(tmp_path_factory, tiny_cache):
+    outputs = tmp_path_factory.mktemp("outputs")
+    common = ["model=tiny_qwen", f"paths.outputs={outputs}", f"paths.cache={tiny_cache}", "tracking=none"]
+    out = run_py(*common, "stage=[prepare,train]", *FAST_TRAIN)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return outputs, common
+
+
+def test_eval_on_the_tiny_model_writes_every_score_and_stops_the_server(trained_outputs):
+    outputs, common = trained_outputs
+    out = run_py(*common, *FAST_TRAIN, "stage=eval", *FAST_EVAL)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    eval_dir = outputs / "demo" / "tiny_qwen" / "seed0" / "eval"
+    metrics = read_json(eval_dir / "metrics.json")
+    assert metrics["eval.psych_mcq.n"] == 6 and 0 <= metrics["eval.psych_mcq.accuracy"] <= 1
+    assert metrics["eval.dialogue.n"] == 6 and metrics["eval.crisis.n"] == 6
+    assert 0 <= metrics["eval.crisis.pass_rate"] <= 1
+    for level in (1, 2):
+        assert metrics[f"eval.perf.c{level}.latency_s"] > 0 and metrics[f"eval.perf.c{level}.requests_per_s"] > 0
+        assert metrics[f"eval.perf.c{level}.failed_requests"] == 0
+    assert (eval_dir / "evalscope" / "reports").is_dir() and (eval_dir / "perf").is_dir()
+    assert not process_alive(server_pid((eval_dir / "server.log").read_text()))
+
+
+def test_the_server_is_stopped_when_evaluation_raises(trained_outputs):
+    outputs, common = trained_outputs
+    eval_dir = outputs / "demo" / "tiny_qwen" / "seed0" / "eval"
+    (eval_dir / "server.log").unlink(missing_ok=True)
+    # a built-in benchmark whose local data is missing makes EvalScope raise after the server is up
+    out = run_py(*common, *FAST_TRAIN, "stage=eval", "force=true", *FAST_EVAL, "eval.tasks=[dialogue]",
+                 "+eval.builtin.cmmlu.local_path=/nonexistent/cmmlu", "+eval.builtin.cmmlu.subsets=[professional_psychology]",
+                 env_extra={"MODELSCOPE_OFFLINE": "1"})
+    assert out.returncode != 0
+    pid = server_pid((eval_dir / "server.log").read_text())
+    assert not process_alive(pid), f"server {pid} outlived the failed eval"
+    assert not (eval_dir / "done.json").exists()
