@@ -27,3 +27,18 @@ def tracking_env(cfg) -> dict:
         return {}
     return {"SWANLAB_GROUP": str(cfg.experiment_name), "SWANLAB_LOGDIR": str(cfg.tracking.log_dir),
             "SWANLAB_TAGS": f"{cfg.model.name},seed{cfg.seed}"}
+
+
+def log_metrics(cfg, stage: str, metrics: dict) -> None:
+    """Log a stage's final numbers as one SwanLab experiment `<model>-seed<k>-<stage>` in the group."""
+    if cfg.tracking.backend != "swanlab":
+        return
+    import swanlab
+
+    swift_tracking_args(cfg)  # same checks as for training (cloud needs the key in the environment)
+    run = swanlab.init(project=cfg.tracking.project, workspace=cfg.tracking.workspace,
+                       experiment_name=f"{cfg.model.name}-seed{cfg.seed}-{stage}", group=str(cfg.experiment_name),
+                       tags=[str(cfg.model.name), f"seed{cfg.seed}", stage], logdir=str(cfg.tracking.log_dir),
+                       mode={"cloud": "online"}.get(cfg.tracking.mode, cfg.tracking.mode), reinit=True)
+    run.log({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    run.finish()

@@ -15,6 +15,7 @@ from mhcompare.io import atomic_write_text
 STAGES = {
     "prepare": "mhcompare.stages.prepare",
     "train": "mhcompare.stages.train",
+    "eval": "mhcompare.stages.eval",
     "aggregate": "mhcompare.stages.aggregate",
 }
 
