@@ -1,0 +1,94 @@
+"""stage=judge: simulated counselling sessions with this run's fine-tuned model, for blind rating.
+
+    scenario bank + served (model, seed) + AI client -> judge/conversations.jsonl, metrics.json, done.json
+
+The transcripts keep the model's name in their records; the rating app keeps it server-side, and
+raters only ever see anonymous items. With judge.llm_judge.enabled, an LLM also scores each one.
+"""
+import hashlib
+import json
+import logging
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from mhcompare import artifacts
+from mhcompare.config import config_hash, to_plain
+from mhcompare.io import atomic_write_text, read_json
+from mhcompare.judge.endpoint import ChatEndpoint
+from mhcompare.judge.generate import generate_conversations
+from mhcompare.judge.llm_judge import score_transcript
+from mhcompare.judge.rubric import load_rubric
+from mhcompare.judge.scenarios import load_scenarios
+
+log = logging.getLogger(__name__)
+GENERATION_KEYS = ("scenario_types", "scenarios_per_type", "turns", "counsellor", "client", "llm_judge", "rubric")
+
+
+def fingerprint(cfg) -> dict:
+    """What the transcripts depend on: the generation settings, the bank's text, the trained adapter."""
+    bank = hashlib.sha256(Path(cfg.judge.scenarios).read_bytes()).hexdigest()[:16]
+    train = artifacts.read_done(artifacts.stage_dir(cfg, "train")) or {}
+    settings = {k: to_plain(cfg.judge.get(k)) for k in GENERATION_KEYS}
+    return {"config": config_hash(settings, cfg.model.name, cfg.seed), "scenarios": bank,
+            "train": train.get("fingerprint")}
+
+
+def llm_metrics(records: list[dict], rubric) -> dict:
+    scored = [r["llm_judge"]["scores"] for r in records if "scores" in r.get("llm_judge", {})]
+    metrics = {"judge.llm.scored": len(scored), "judge.llm.failures": len(records) - len(scored)}
+    for d in rubric:
+        metrics[f"judge.llm.{d.key}.mean"] = statistics.fmean(s[d.key] for s in scored) if scored else None
+    return metrics
+
+
+def run(cfg) -> dict:
+    from mhcompare.serving import served_model
+
+    out = artifacts.stage_dir(cfg, "judge")
+    expected = fingerprint(cfg)
+    if not cfg.force and artifacts.is_done(out, expected):
+        log.info("judge: %s is done; skipped (force=true redoes it)", out)
+        return read_json(out / "metrics.json")
+    started = time.time()
+    scenarios = load_scenarios(cfg.judge.scenarios, cfg.judge.scenario_types, cfg.judge.scenarios_per_type)
+    rubric = load_rubric(cfg.judge.rubric)
+    client = ChatEndpoint.from_config(cfg.judge.client)
+    llm_judge = ChatEndpoint.from_config(cfg.judge.llm_judge) if cfg.judge.llm_judge.enabled else None
+    by_id = {s.id: s for s in scenarios}
+
+    with served_model(cfg) as endpoint:
+        c = cfg.judge.counsellor
+        counsellor = ChatEndpoint(base_url=endpoint.base_url, model=endpoint.model,
+                                  temperature=float(c.temperature), max_tokens=int(c.max_tokens),
+                                  timeout_s=float(c.timeout_s), max_retries=int(c.max_retries))
+        log.info("judge: %d scenarios x %d turns with %s seed %s (client %s)", len(scenarios),
+                 cfg.judge.turns, cfg.model.name, cfg.seed, client.model)
+        records = generate_conversations(scenarios, counsellor, client, turns=int(cfg.judge.turns),
+                                         seed=int(cfg.seed), counsellor_system_prompt=str(c.system_prompt),
+                                         model=str(cfg.model.name), experiment=str(cfg.experiment_name),
+                                         concurrency=int(cfg.judge.concurrency))
+    for record in records:
+        record["scenario_title"] = by_id[record["scenario_id"]].title
+        record["presenting_problem"] = by_id[record["scenario_id"]].presenting_problem
+    if llm_judge is not None:
+        with ThreadPoolExecutor(max_workers=max(1, int(cfg.judge.concurrency))) as pool:
+            verdicts = pool.map(lambda r: score_transcript(llm_judge, rubric, by_id[r["scenario_id"]], r["turns"],
+                                                           seed=int(cfg.seed)), records)
+            for record, verdict in zip(records, verdicts):
+                record["llm_judge"] = verdict
+
+    atomic_write_text(out / "conversations.jsonl",
+                      "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    replies = [len(t["content"]) for r in records for t in r["turns"] if t["role"] == "counsellor"]
+    metrics = {"judge.conversations": len(records), "judge.turns": int(cfg.judge.turns),
+               "judge.client_model": client.model,
+               "judge.counsellor_reply_chars.mean": statistics.fmean(replies) if replies else None,
+               "judge.runtime_s": round(time.time() - started, 3)}
+    if llm_judge is not None:
+        metrics.update(llm_metrics(records, rubric))
+    artifacts.write_metrics(out, metrics)
+    artifacts.mark_done(out, expected, started)
+    log.info("judge: %d conversations -> %s", len(records), out / "conversations.jsonl")
+    return metrics
