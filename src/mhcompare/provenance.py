@@ -1,7 +1,6 @@
-"""Where a number came from: code version and library versions."""
+"""Where a number came from: the code version of this checkout."""
 import functools
 import subprocess
-from importlib import metadata
 from pathlib import Path
 
 from mhcompare import __version__
@@ -20,13 +19,3 @@ def code_version() -> str:
         return f"{sha}-dirty" if dirty else sha
     except (OSError, subprocess.SubprocessError):
         return f"mhcompare-{__version__}"
-
-
-def library_versions(names=("torch", "transformers", "peft", "ms-swift", "trl", "swanlab")) -> dict:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions

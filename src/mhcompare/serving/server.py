@@ -79,6 +79,7 @@ def served_model(cfg, adapter: Path | None = None, log_path: Path | None = None)
     """Serve this run's model (with its LoRA adapter) on a free loopback port."""
     from mhcompare import artifacts
     from mhcompare.models import model_location
+    from mhcompare.runtimes import runtime_python
 
     serving = cfg.eval.serving
     if serving.backend == "external":  # already served elsewhere (an API model, a server you started)
@@ -92,10 +93,13 @@ def served_model(cfg, adapter: Path | None = None, log_path: Path | None = None)
     backend = serving.backend or cfg.model.serving.backend
     served_name = f"{cfg.model.name}-seed{cfg.seed}"
     port = int(serving.port or free_port())
+    runtime = cfg.model.runtime if backend == "transformers" else (cfg.model.serving.get("runtime") or cfg.model.runtime)
+    python = runtime_python(cfg.runtimes.root, runtime, cfg.model.name)
     cmd = serve_command(backend, model=model_location(cfg), adapter=str(adapter), served_name=served_name,
                         port=port, model_type=cfg.model.swift.model_type, template=cfg.model.swift.template,
                         trust_remote_code=bool(cfg.model.trust_remote_code), engine=cfg.model.serving.engine,
-                        max_new_tokens=int(cfg.eval.generation.max_tokens), extra_args=serving.extra_args)
+                        max_new_tokens=int(cfg.eval.generation.max_tokens), python=python,
+                        extra_args=serving.extra_args)
     log_path = log_path or artifacts.stage_dir(cfg, "eval") / "server.log"
     with serve(cmd, served_name, port, log_path, float(serving.startup_timeout_s)) as endpoint:
         yield endpoint

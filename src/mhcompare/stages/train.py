@@ -8,7 +8,6 @@ started again with the same config; a finished one is skipped unless force=true.
 import logging
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -16,11 +15,11 @@ from mhcompare import artifacts
 from mhcompare.config import config_hash
 from mhcompare.io import atomic_dir, atomic_write_json, read_json
 from mhcompare.models import model_location
-from mhcompare.provenance import library_versions
+from mhcompare.runtimes import library_versions, runtime_python
 from mhcompare.stages.prepare import prepared_files
 from mhcompare.tracking import swift_tracking_args, tracking_env
 from mhcompare.train.hardware import visible_gpus
-from mhcompare.train.recipe import as_cli, resolve_recipe
+from mhcompare.train.recipe import as_cli, for_swift_version, resolve_recipe
 from mhcompare.train.subprocess_run import run_streamed
 from mhcompare.train.swift_log import adapter_parameters, latest_checkpoint, train_summary
 
@@ -53,22 +52,25 @@ def build_swift_args(cfg, location: str, files: dict, output_dir, recipe: dict) 
     }
 
 
-def fingerprint(cfg, swift_args: dict, data_hash: str) -> dict:
-    """What the result depends on: the resolved ms-swift arguments (paths aside) and the data."""
+def fingerprint(swift_args: dict, data_hash: str, versions: dict) -> dict:
+    """What the result depends on: the resolved ms-swift arguments (paths aside), the data and
+    the library versions of the runtime."""
     stable = {k: v for k, v in swift_args.items() if k not in {"dataset", "val_dataset", "output_dir"}
               and not k.startswith("swanlab") and k != "report_to"}
-    return {"config": config_hash(stable), "data_hash": data_hash}
+    return {"config": config_hash(stable), "data_hash": data_hash, "runtime": config_hash(versions)}
 
 
 def run(cfg) -> dict:
     out = artifacts.stage_dir(cfg, "train")
+    python = runtime_python(cfg.runtimes.root, cfg.model.runtime, cfg.model.name)
+    versions = library_versions(python)
     files = prepared_files(cfg)
     location = model_location(cfg)
     gpus = visible_gpus()
     recipe, notes = resolve_recipe(cfg, gpus)
     swift_dir = artifacts.swift_output_dir(out)
     swift_args = build_swift_args(cfg, location, files, swift_dir, recipe)
-    expected = fingerprint(cfg, swift_args, files["data_hash"])
+    expected = fingerprint(swift_args, files["data_hash"], versions)
     if not cfg.force and artifacts.is_done(out, expected):
         log.info("train: %s is done; skipped (force=true redoes it)", out)
         return read_json(out / "metrics.json")
@@ -87,7 +89,7 @@ def run(cfg) -> dict:
     atomic_write_json(previous, {"fingerprint": expected, "swift_args": swift_args, "notes": notes})
 
     started = time.time()
-    cmd = swift_command(gpus) + as_cli(swift_args)
+    cmd = swift_command(python, gpus) + as_cli(for_swift_version(swift_args, versions["ms-swift"]))
     env = {**os.environ, **tracking_env(cfg), "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     if not gpus:
         env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
@@ -102,7 +104,7 @@ def run(cfg) -> dict:
         for name in ADAPTER_FILES:
             if (Path(checkpoint) / name).exists():
                 shutil.copy2(Path(checkpoint) / name, tmp / name)
-    metrics = train_metrics(cfg, summary, result, recipe, gpus, resume, tokens_at_resume, out / "adapter")
+    metrics = train_metrics(cfg, summary, result, recipe, gpus, resume, tokens_at_resume, out / "adapter", versions)
     artifacts.write_metrics(out, metrics)
     artifacts.mark_done(out, expected, started, data_hash=files["data_hash"], notes=notes)
     log.info("train: %s seed %s eval_loss=%.4f tokens/s=%.1f -> %s", cfg.model.name, cfg.seed,
@@ -110,13 +112,13 @@ def run(cfg) -> dict:
     return metrics
 
 
-def swift_command(gpus: int) -> list[str]:
+def swift_command(python: str, gpus: int) -> list[str]:
     if gpus > 1:
-        return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}", "-m", "swift.cli.sft"]
-    return [sys.executable, "-m", "swift.cli.sft"]
+        return [python, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}", "-m", "swift.cli.sft"]
+    return [python, "-m", "swift.cli.sft"]
 
 
-def train_metrics(cfg, summary, result, recipe, gpus, resumed_from, tokens_at_resume, adapter_dir) -> dict:
+def train_metrics(cfg, summary, result, recipe, gpus, resumed_from, tokens_at_resume, adapter_dir, versions) -> dict:
     """Flat, unit-bearing numbers; throughput counts only this segment when the run resumed."""
     runtime, final = summary["runtime"], summary["final"]
     tokens = summary["tokens"]
@@ -146,5 +148,5 @@ def train_metrics(cfg, summary, result, recipe, gpus, resumed_from, tokens_at_re
         "train.packing": bool(recipe["packing"]),
         "runtime.name": str(cfg.model.runtime),
     }
-    metrics.update({f"runtime.{k}": v for k, v in library_versions().items()})
+    metrics.update({f"runtime.{k}": v for k, v in versions.items() if v is not None})
     return metrics

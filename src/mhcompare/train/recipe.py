@@ -51,3 +51,16 @@ def as_cli(args: dict) -> list[str]:
         else:
             argv.append(str(value))
     return argv
+
+
+# ms-swift 3.x names some arguments differently from 4.x
+SWIFT3_NAMES = {"tuner_type": "train_type"}
+
+
+def for_swift_version(args: dict, swift_version: str | None) -> dict:
+    """The same arguments, named the way the ms-swift inside the runtime expects them."""
+    if swift_version is None:
+        raise RuntimeError("ms-swift is not installed in this runtime; add it to its requirements")
+    if int(swift_version.split(".")[0]) >= 4:
+        return dict(args)
+    return {SWIFT3_NAMES.get(k, k): v for k, v in args.items()}

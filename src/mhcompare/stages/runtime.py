@@ -1,0 +1,19 @@
+"""stage=runtime: create the runtimes this model needs (once; reused until their pins change).
+
+    python run.py -m model=qwen,llama,chatglm,internlm,baichuan stage=runtime
+"""
+import logging
+
+from mhcompare.runtimes import create_runtime, runtimes_needed
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg) -> dict:
+    built = {}
+    for name in runtimes_needed(cfg):
+        built[name] = str(create_runtime(cfg.runtimes.root, name, log=log.info))
+        log.info("runtime %s ready at %s", name, built[name])
+    if not built:
+        log.info("runtime: %s uses the default runtime (this interpreter); nothing to create", cfg.model.name)
+    return built

@@ -1,0 +1,91 @@
+"""Named runtimes: missing, stale, broken and crashing ones stop with a message that says what to do."""
+import os
+import sys
+
+import pytest
+
+from conftest import compose_config, run_py
+from mhcompare import runtimes
+from mhcompare.train.recipe import for_swift_version
+
+
+@pytest.fixture
+def requirements_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "runtimes"
+    folder.mkdir()
+    monkeypatch.setattr(runtimes, "REQUIREMENTS_DIR", folder)
+    return folder
+
+
+def test_the_default_runtime_is_this_interpreter(tmp_path):
+    assert runtimes.runtime_python(tmp_path, "default") == sys.executable
+    versions = runtimes.library_versions(sys.executable)
+    assert versions["ms-swift"] == "4.6.0" and versions["python"].startswith("3.")
+
+
+def test_a_missing_runtime_names_the_command_that_creates_it(tmp_path, requirements_dir):
+    (requirements_dir / "legacy.txt").write_text("six==1.16.0\n")
+    with pytest.raises(runtimes.RuntimeMissing, match=r"(?s)has not been created.*python run.py stage=runtime model=chatglm"):
+        runtimes.runtime_python(tmp_path / "rt", "legacy", "chatglm")
+
+
+def test_an_unknown_runtime_lists_the_known_ones(tmp_path, requirements_dir):
+    (requirements_dir / "glm.txt").write_text("six\n")
+    with pytest.raises(runtimes.RuntimeMissing, match="no runtime named 'nope'.*known runtimes: glm"):
+        runtimes.runtime_python(tmp_path, "nope")
+
+
+@pytest.mark.slow
+def test_a_runtime_is_built_once_and_rebuilt_when_its_pins_change(tmp_path, requirements_dir):
+    (requirements_dir / "small.txt").write_text("six==1.16.0\n")
+    root = tmp_path / "rt"
+    folder = runtimes.create_runtime(root, "small", log=lambda *_: None)
+    python = runtimes.runtime_python(root, "small")
+    assert python == str(folder / "bin" / "python") and os.access(python, os.X_OK)
+    stamp = (folder / runtimes.STAMP).stat().st_mtime
+    runtimes.create_runtime(root, "small", log=lambda *_: None)
+    assert (folder / runtimes.STAMP).stat().st_mtime == stamp, "an up-to-date runtime is reused"
+    (requirements_dir / "small.txt").write_text("six==1.17.0\n")
+    with pytest.raises(runtimes.RuntimeMissing, match="is out of date"):
+        runtimes.runtime_python(root, "small")
+
+
+@pytest.mark.slow
+def test_a_broken_pin_fails_cleanly_and_keeps_nothing(tmp_path, requirements_dir):
+    (requirements_dir / "broken.txt").write_text("six==0.0.0.999\n")
+    root = tmp_path / "rt"
+    with pytest.raises(runtimes.RuntimeMissing, match=r"(?s)building runtime 'broken' .* failed .*nothing was kept") as info:
+        runtimes.create_runtime(root, "broken", log=lambda *_: None)
+    assert "six==0.0.0.999" in str(info.value)
+    assert not (root / "broken").exists() and (root / "broken.install.log").exists()
+
+
+def test_a_runtime_whose_interpreter_crashes_is_reported(tmp_path):
+    crashing = tmp_path / "python"
+    crashing.write_text("#!/bin/sh\necho 'Fatal Python error: init_fs_encoding' >&2\nexit 134\n")
+    crashing.chmod(0o755)
+    with pytest.raises(runtimes.RuntimeMissing, match="(?s)does not start \\(exit 134\\).*init_fs_encoding"):
+        runtimes.library_versions(str(crashing))
+
+
+def test_train_with_a_missing_runtime_stops_before_any_work(tmp_path):
+    out = run_py("model=chatglm", "stage=train", f"paths.outputs={tmp_path}", f"runtimes.root={tmp_path / 'rt'}",
+                 "tracking=none")
+    assert out.returncode != 0
+    assert "runtime 'glm' has not been created" in out.stderr and "python run.py stage=runtime model=chatglm" in out.stderr
+    assert not (tmp_path / "demo" / "chatglm").exists() or not any((tmp_path / "demo" / "chatglm").rglob("done.json"))
+
+
+def test_swift_3_gets_its_own_argument_names():
+    args = {"tuner_type": "lora", "lora_rank": 8}
+    assert for_swift_version(args, "3.12.6") == {"train_type": "lora", "lora_rank": 8}
+    assert for_swift_version(args, "4.6.0") == args
+
+
+def test_each_real_model_names_a_runtime_with_pinned_requirements():
+    for model in ["qwen", "llama", "chatglm", "internlm", "baichuan"]:
+        cfg = compose_config([f"model={model}"])
+        for name in runtimes.runtimes_needed(cfg):
+            text = runtimes.requirements_file(name).read_text()
+            pins = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+            assert pins and all("==" in line or line.startswith("--") for line in pins), (name, pins)
