@@ -13,10 +13,14 @@ from mhcompare.config import as_list
 from mhcompare.io import atomic_write_text
 
 STAGES = {
+    "runtime": "mhcompare.stages.runtime",
     "prepare": "mhcompare.stages.prepare",
     "train": "mhcompare.stages.train",
     "eval": "mhcompare.stages.eval",
     "aggregate": "mhcompare.stages.aggregate",
+    "judge": "mhcompare.stages.judge",
+    "judge_app": "mhcompare.stages.judge_app",
+    "judge_analysis": "mhcompare.stages.judge_analysis",
 }
 
 log = logging.getLogger(__name__)
