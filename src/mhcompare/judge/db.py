@@ -1,0 +1,152 @@
+"""The rating database: SQLite by default, any SQLAlchemy URL (e.g. PostgreSQL) works.
+
+Integrity lives in constraints, not in request handlers: one rating per assignment (a replayed or
+concurrent duplicate submission fails at the database), one assignment per (rater, item), scores
+1-5. Model identity stays in `conversations`; raters only ever see items' random public ids.
+"""
+import secrets
+import time
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+
+def public_id() -> str:
+    """Random and unguessable: an id a rater sees says nothing about the model or the order."""
+    return secrets.token_urlsafe(12)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Rater(Base):
+    __tablename__ = "raters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(64), unique=True)
+    experiment: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    seed: Mapped[int] = mapped_column(Integer)
+    scenario_id: Mapped[str] = mapped_column(String(200), index=True)
+    scenario_type: Mapped[str] = mapped_column(String(40))
+    scenario_title: Mapped[str] = mapped_column(Text, default="")
+    presenting_problem: Mapped[str] = mapped_column(Text, default="")
+    turns: Mapped[list] = mapped_column(JSON)
+    llm_judge: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class Item(Base):
+    """What one rater rates at once: one conversation, or two on the same scenario (pairwise)."""
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=public_id)
+    kind: Mapped[str] = mapped_column(String(10), index=True)  # single | pair
+    natural_key: Mapped[str] = mapped_column(String(200), unique=True)
+    balance_key: Mapped[str] = mapped_column(String(400))  # the model (or model pair) behind it
+    conversation_a_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    conversation_b_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), nullable=True)
+    conversation_a: Mapped[Conversation] = relationship(foreign_keys=[conversation_a_id], lazy="joined")
+    conversation_b: Mapped[Conversation | None] = relationship(foreign_keys=[conversation_b_id], lazy="joined")
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("rater_id", "item_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=public_id)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("raters.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    a_on_left: Mapped[bool] = mapped_column(Boolean)
+    assigned_at: Mapped[float] = mapped_column(Float, default=time.time)
+    item: Mapped[Item] = relationship(lazy="joined")
+    rating: Mapped["Rating | None"] = relationship(back_populates="assignment", lazy="joined")
+
+
+class Rating(Base):
+    __tablename__ = "ratings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), unique=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("raters.id"), index=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    preference: Mapped[str | None] = mapped_column(String(4), nullable=True)  # a | b | tie, de-randomised
+    submitted_at: Mapped[float] = mapped_column(Float, default=time.time)
+    assignment: Mapped[Assignment] = relationship(back_populates="rating")
+    scores: Mapped[list["Score"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class Score(Base):
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("rating_id", "conversation_id", "dimension"),
+                      CheckConstraint("score BETWEEN 1 AND 5", name="score_1_to_5"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"), index=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    dimension: Mapped[str] = mapped_column(String(40))
+    score: Mapped[int] = mapped_column(Integer)
+
+
+def make_engine(url: str):
+    """An engine whose SQLite connections wait for each other instead of failing under load."""
+    if url.startswith("sqlite"):
+        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               **({} if in_memory else {"pool_size": 8, "max_overflow": 32}))
+
+        @event.listens_for(engine, "connect")
+        def sqlite_settings(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def begin_immediate(conn):
+            # take the write lock up front: a read-then-write transaction cannot then fail with
+            # SQLITE_BUSY when another writer commits in between
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def open_database(url: str) -> sessionmaker:
+    """Create the tables if needed and return a session factory."""
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def database_url(cfg) -> str:
+    """judge.app.database_url, or a SQLite file in outputs/<experiment>/judge_app/ (made if needed)."""
+    from mhcompare import artifacts
+
+    if cfg.judge.app.database_url:
+        return str(cfg.judge.app.database_url)
+    path = artifacts.experiment_dir(cfg) / "judge_app" / "ratings.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"

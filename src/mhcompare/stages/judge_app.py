@@ -1,0 +1,70 @@
+"""stage=judge_app: the blind rating web app for an experiment's generated conversations.
+
+    python run.py experiment_name=demo stage=judge_app     # then open http://127.0.0.1:8765/admin
+
+On start it imports every outputs/<experiment>/*/seed*/judge/conversations.jsonl (new ones only)
+and makes the rating items; then it serves until stopped (Ctrl-C).
+"""
+import logging
+import os
+import secrets
+
+from mhcompare import artifacts
+from mhcompare.config import to_plain
+from mhcompare.judge.db import database_url, open_database
+from mhcompare.judge.importing import build_items, conversation_files, import_conversations
+from mhcompare.judge.ratings import Rules
+from mhcompare.judge.rubric import load_rubric
+
+log = logging.getLogger(__name__)
+
+
+def app_settings(cfg, admin_token: str):
+    from mhcompare.judge.app import AppSettings
+
+    a = cfg.judge.app
+    rubric = load_rubric(cfg.judge.rubric)
+    rules = Rules(kind="pair" if a.mode == "pairwise" else "single", dimensions=tuple(d.key for d in rubric),
+                  items_per_rater=int(a.items_per_rater), raters_per_item=int(a.raters_per_item),
+                  max_comment_chars=int(a.max_comment_chars))
+    return AppSettings(database_url=database_url(cfg), rules=rules, rubric=tuple(rubric), admin_token=admin_token,
+                       redact=tuple(to_plain(cfg.judge.redact) or ()), secure_cookies=bool(a.secure_cookies),
+                       max_body_bytes=int(a.max_body_bytes))
+
+
+def import_experiment(cfg) -> dict:
+    """Load new conversations and make the items for the configured mode."""
+    files = conversation_files(artifacts.experiment_dir(cfg))
+    sessions = open_database(database_url(cfg))
+    with sessions.begin() as session:
+        added = import_conversations(session, str(cfg.experiment_name), files)
+        items = build_items(session, str(cfg.judge.app.mode))
+    return {"files": len(files), "conversations_added": added, "items_added": items}
+
+
+def admin_token(cfg) -> str:
+    name = cfg.judge.app.admin_token_env
+    token = os.environ.get(name) if name else None
+    if token:
+        return token
+    token = secrets.token_urlsafe(24)
+    log.warning("judge_app: %s is not set; this run's admin token (shown once): %s", name, token)
+    return token
+
+
+def run(cfg) -> dict:
+    import uvicorn
+
+    from mhcompare.judge.app import create_app
+
+    imported = import_experiment(cfg)
+    if imported["files"] == 0:
+        log.warning("judge_app: no conversations under %s yet; run stage=judge first "
+                    "(the app imports new ones each time it starts)", artifacts.experiment_dir(cfg))
+    log.info("judge_app: %s", imported)
+    app = create_app(app_settings(cfg, admin_token(cfg)))
+    host, port = str(cfg.judge.app.host), int(cfg.judge.app.port)
+    log.info("judge_app: raters sign in at http://%s:%d/login, the organiser at http://%s:%d/admin",
+             host, port, host, port)
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+    return imported

@@ -1,0 +1,167 @@
+"""The rating app's JSON API and pages against a real server (`run.py stage=judge_app`, SQLite):
+authentication, bad input, replays, escaping, body limits, blinding, assignment."""
+import json
+from collections import Counter
+
+import httpx
+import pytest
+
+from support.browser import ADMIN_TOKEN, invite, judge_app, write_conversations
+
+MODELS = ["alpha-model", "beta-model", "gamma-model"]
+DIMENSIONS = ["professionalism", "empathy", "practicality", "safety"]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    outputs = tmp_path_factory.mktemp("outputs")
+    write_conversations(outputs / "exp", MODELS)  # 3 scenarios x 3 model pairs = 9 pairwise items
+    with judge_app(outputs, "exp", "judge.app.max_body_bytes=20000", "judge.app.max_comment_chars=500") as base:
+        yield base
+
+
+def client_for(base: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def new_rater(app, name) -> httpx.Client:
+    return client_for(app, invite(app, name))
+
+
+def rating(assignment_id: str, value=3, **extra) -> dict:
+    return {"assignment_id": assignment_id, "scores": {side: dict.fromkeys(DIMENSIONS, value)
+                                                       for side in ("left", "right")}, **extra}
+
+
+def export(app) -> dict:
+    return httpx.get(f"{app}/api/admin/export.json", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+
+
+def test_unauthenticated_visitors_are_refused(app):
+    assert httpx.get(f"{app}/api/next").status_code == 401
+    assert httpx.post(f"{app}/api/ratings", json=rating("x")).status_code == 401
+    assert httpx.get(f"{app}/api/next", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+    page = httpx.get(f"{app}/rate")
+    assert page.status_code == 303 and page.headers["location"] == "/login"
+    assert httpx.get(f"{app}/admin").headers["location"] == "/admin/login"
+    assert httpx.get(f"{app}/api/admin/export.json").status_code == 401
+    assert httpx.post(f"{app}/login", data={"token": "guess"}).status_code == 401
+
+
+def test_a_rater_token_opens_nothing_of_the_organisers(app):
+    rater = new_rater(app, "curious")
+    assert rater.get("/api/admin/export.json").status_code == 401
+    assert rater.get("/api/admin/raters").status_code == 401
+    assert rater.post("/api/admin/raters", json={"name": "x"}).status_code == 401
+
+
+@pytest.mark.parametrize("bad", [0, 6, -1, "3", 3.5, True, None])
+def test_scores_outside_1_to_5_are_refused(app, bad):
+    rater = new_rater(app, f"bad-{bad!r}")
+    item = rater.get("/api/next").json()["item"]
+    body = rating(item["assignment_id"])
+    body["scores"]["right"]["empathy"] = bad
+    assert rater.post("/api/ratings", json=body).status_code == 422
+    assert rater.get("/api/progress").json()["done"] == 0
+
+
+@pytest.mark.parametrize("change", ["missing dimension", "extra dimension", "missing side", "bad preference"])
+def test_incomplete_or_unknown_fields_are_refused(app, change):
+    rater = new_rater(app, change)
+    body = rating(rater.get("/api/next").json()["item"]["assignment_id"])
+    if change == "missing dimension":
+        del body["scores"]["left"]["safety"]
+    elif change == "extra dimension":
+        body["scores"]["left"]["humour"] = 3
+    elif change == "missing side":
+        del body["scores"]["right"]
+    else:
+        body["preference"] = "up"
+    response = rater.post("/api/ratings", json=body)
+    assert response.status_code == 422, response.text
+    assert rater.get("/api/progress").json()["done"] == 0
+
+
+def test_another_raters_item_is_not_found(app):
+    alice, bob = new_rater(app, "alice"), new_rater(app, "bob")
+    alices = alice.get("/api/next").json()["item"]["assignment_id"]
+    assert bob.post("/api/ratings", json=rating(alices)).status_code == 404
+    assert alice.get("/api/next").json()["item"]["assignment_id"] == alices  # still hers, still open
+    assert alice.post("/api/ratings", json=rating(alices)).status_code == 201
+
+
+def test_a_replayed_submission_is_refused_and_stored_once(app):
+    rater = new_rater(app, "replayer")
+    body = rating(rater.get("/api/next").json()["item"]["assignment_id"], value=4, preference="left")
+    first = rater.post("/api/ratings", json=body)
+    assert first.status_code == 201 and first.json()["progress"]["done"] == 1
+    assert rater.post("/api/ratings", json=body).status_code == 409
+    mine = [s for s in export(app)["scores"] if s["rater"] == "replayer"]
+    assert len(mine) == 2 * len(DIMENSIONS) and len({s["rating_id"] for s in mine}) == 1
+
+
+def test_html_and_script_in_comments_are_stored_verbatim_and_shown_escaped(app):
+    rater = new_rater(app, "<i>mallory</i>")
+    comment = '<script>alert("x")</script><img src=x onerror=alert(1)> 回复很 "温暖" & 专业'
+    body = rating(rater.get("/api/next").json()["item"]["assignment_id"], comment=comment)
+    assert rater.post("/api/ratings", json=body).status_code == 201
+    assert comment in {s["comment"] for s in export(app)["scores"]}
+    admin = httpx.get(f"{app}/admin", cookies={"mhc_admin": ADMIN_TOKEN}).text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in admin
+    assert "<script>" not in admin and "<img" not in admin and "<i>mallory" not in admin
+
+
+def test_oversized_bodies_are_refused(app):
+    rater = new_rater(app, "verbose")
+    item = rater.get("/api/next").json()["item"]["assignment_id"]
+    huge = json.dumps(rating(item, comment="长" * 30000)).encode()
+    assert rater.post("/api/ratings", content=huge, headers={"Content-Type": "application/json"}).status_code == 413
+
+    def chunks():  # no Content-Length: the limit must hold for a streamed body too
+        for i in range(0, len(huge), 4096):
+            yield huge[i:i + 4096]
+    assert rater.post("/api/ratings", content=chunks(), headers={"Content-Type": "application/json"}).status_code == 413
+    too_long = rating(item, comment="长" * 501)  # under the body limit, over judge.app.max_comment_chars
+    assert rater.post("/api/ratings", json=too_long).status_code == 422
+    assert rater.get("/api/progress").json()["done"] == 0
+
+
+def test_rater_views_never_show_model_identity(app):
+    token = invite(app, "blind")
+    rater = client_for(app, token)
+    api = rater.get("/api/next").text
+    page = httpx.get(f"{app}/rate", cookies={"mhc_rater": token}).text
+    conversation_ids = {s["conversation_id"] for s in export(app)["scores"]}
+    for text in (api, page):
+        assert "请慢慢说" in text  # the transcript is there...
+        for secret in [*MODELS, "model", "seed", "Qwen", *conversation_ids]:
+            assert secret not in text  # ...but not who wrote it
+        assert "[已隐去]" in text
+
+
+def test_a_rater_gets_every_item_once_balanced_and_sides_randomised(app):
+    rater = new_rater(app, "diligent")
+    seen = []
+    while (item := rater.get("/api/next").json()["item"]) is not None:
+        seen.append(item["assignment_id"])
+        assert rater.post("/api/ratings", json=rating(item["assignment_id"], preference="tie")).status_code == 201
+    assert len(seen) == len(set(seen)) == 9
+    assert rater.get("/api/progress").json() == {"done": 9, "total": 9}
+    mine = [s for s in export(app)["scores"] if s["rater"] == "diligent"]
+    assert len({s["item_id"] for s in mine}) == 9
+    per_model = Counter(s["model"] for s in mine if s["dimension"] == "safety")
+    assert per_model == dict.fromkeys(MODELS, 6)  # each model is in 2 of the 3 pairs of each scenario
+    assert {s["shown_on"] for s in mine} == {"left", "right"}
+
+
+def test_exports_and_openapi_description(app):
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    csv_text = httpx.get(f"{app}/api/admin/export.csv", headers=headers).text
+    assert csv_text.splitlines()[0].startswith("rating_id,rater_id,rater,item_id")
+    assert "model" in csv_text.splitlines()[0] and "dimension,score" in csv_text.splitlines()[0]
+    votes = httpx.get(f"{app}/api/admin/export.csv?table=votes", headers=headers).text
+    assert "model_a,model_b,winner" in votes.splitlines()[0]
+    spec = httpx.get(f"{app}/openapi.json").json()
+    assert {"/api/next", "/api/ratings", "/api/progress", "/api/admin/export.csv"} <= set(spec["paths"])
+    assert "RatingIn" in spec["components"]["schemas"]
