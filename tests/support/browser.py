@@ -59,7 +59,7 @@ def judge_app(outputs: Path, experiment: str, *overrides: str, startup_s: float 
     """Run `python run.py stage=judge_app` on a free loopback port; yield its base URL."""
     port = free_port()
     env = {**os.environ, "MHC_JUDGE_ADMIN_TOKEN": ADMIN_TOKEN, "PYTHONUNBUFFERED": "1"}
-    log = open(outputs / f"judge_app_{port}.log", "w")
+    log = open(outputs / f"judge_app_{port}.log", "w")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), "stage=judge_app",
                              f"experiment_name={experiment}", f"paths.outputs={outputs}",
                              f"hydra.run.dir={outputs / 'hydra'}", f"judge.app.port={port}", *overrides],

@@ -6,6 +6,7 @@ concurrent duplicate submission fails at the database), one assignment per (rate
 """
 import secrets
 import time
+from pathlib import Path
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    make_url,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
@@ -111,6 +113,8 @@ def make_engine(url: str):
     """An engine whose SQLite connections wait for each other instead of failing under load."""
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        if not in_memory:
+            Path(make_url(url).database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                **({} if in_memory else {"pool_size": 8, "max_overflow": 32}))
 
@@ -142,11 +146,9 @@ def open_database(url: str) -> sessionmaker:
 
 
 def database_url(cfg) -> str:
-    """judge.app.database_url, or a SQLite file in outputs/<experiment>/judge_app/ (made if needed)."""
+    """judge.app.database_url, or a SQLite file in outputs/<experiment>/judge_app/."""
     from mhcompare import artifacts
 
     if cfg.judge.app.database_url:
         return str(cfg.judge.app.database_url)
-    path = artifacts.experiment_dir(cfg) / "judge_app" / "ratings.sqlite"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    return f"sqlite:///{artifacts.experiment_dir(cfg) / 'judge_app' / 'ratings.sqlite'}"

@@ -123,13 +123,13 @@ def submit(session, rater: Rater, assignment_public_id: str, payload: dict, rule
     preference = payload.get("preference")
     if preference in ("left", "right"):
         preference = "a" if shown[preference].id == assignment.item.conversation_a_id else "b"
-    rating = Rating(assignment_id=assignment.id, rater_id=rater.id, comment=payload.get("comment") or "",
-                    preference=preference,
+    rating = Rating(rater_id=rater.id, comment=payload.get("comment") or "", preference=preference,
                     scores=[Score(conversation_id=shown[side].id, dimension=dim, score=value)
                             for side, given in payload["scores"].items() for dim, value in given.items()])
     try:
         with session.begin_nested():  # a savepoint: a lost race undoes only this rating
             session.add(rating)
+            rating.assignment = assignment  # also marks the assignment rated in this session
     except IntegrityError as e:
         raise AlreadyRated("you have already rated this item") from e
     return rating

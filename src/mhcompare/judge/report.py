@@ -1,0 +1,168 @@
+"""human_judge_analysis.md, its CSV tables and plots: what the aggregate report links to.
+
+    report/human_judge_analysis.md
+    report/human_judge/model_scores.csv   (model, dimension, mean, ci_low, ci_high, n_ratings, ...)
+    report/human_judge/{rater_agreement,bradley_terry,llm_human_agreement,scenario_type_scores}.csv
+    report/human_judge/{scores,votes}.csv  the raw ratings, with model names
+    report/human_judge/*.png
+"""
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mhcompare.io import atomic_write_text
+
+
+def num(value, digits: int = 2) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def interval(row) -> str:
+    return f"{num(row['mean'])} [{num(row['ci_low'])}, {num(row['ci_high'])}]"
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def scores_table(table: pd.DataFrame, dimensions: list[str], row_keys: list[str]) -> str:
+    rows = []
+    for key, group in table.groupby(row_keys, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        by_dim = {r["dimension"]: r for r in group.to_dict("records")}
+        rows.append([*key, *(interval(by_dim[d]) if d in by_dim else "-" for d in dimensions),
+                     int(group["n_ratings"].max())])
+    return markdown_table([*row_keys, *dimensions, "n ratings"], rows)
+
+
+def alpha_reading(alpha: float) -> str:
+    """Krippendorff's own guide: >= .800 reliable, .667-.800 tentative, below that not reliable."""
+    if math.isnan(alpha):
+        return "not enough shared ratings"
+    return "reliable" if alpha >= 0.8 else "tentative" if alpha >= 0.667 else "low: read means with care"
+
+
+def plot_model_scores(table: pd.DataFrame, dimensions: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = sorted(table["model"].unique())
+    width = 0.8 / max(1, len(models))
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(dimensions)), 4.2), dpi=120)
+    for k, model in enumerate(models):
+        rows = table[table["model"] == model].set_index("dimension").reindex(dimensions)
+        x = np.arange(len(dimensions)) + (k - (len(models) - 1) / 2) * width
+        low = (rows["mean"] - rows["ci_low"]).fillna(0).clip(lower=0)
+        high = (rows["ci_high"] - rows["mean"]).fillna(0).clip(lower=0)
+        ax.bar(x, rows["mean"], width, yerr=[low, high], capsize=3, label=model)
+    ax.set_xticks(np.arange(len(dimensions)), dimensions)
+    ax.set_ylim(1, 5)
+    ax.set_ylabel("mean human rating (1-5)")
+    ax.set_title("Human ratings per model (95% bootstrap interval over conversations)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    save(fig, path)
+
+
+def plot_bradley_terry(ranking: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ordered = ranking.sort_values("strength")
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(ordered) + 1.5), dpi=120)
+    y = np.arange(len(ordered))
+    ax.errorbar(ordered["strength"], y, xerr=[ordered["strength"] - ordered["ci_low"],
+                                              ordered["ci_high"] - ordered["strength"]], fmt="o", capsize=4)
+    ax.set_yticks(y, ordered["model"])
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_xlabel("Bradley-Terry strength (log scale, mean 0)")
+    ax.set_title("Pairwise preference (95% bootstrap interval)")
+    ax.grid(axis="x", alpha=0.3)
+    save(fig, path)
+
+
+def save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, metadata={"Software": None})
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    atomic_write_text(path, frame.to_csv(index=False))
+
+
+def write_report(report_dir: Path, experiment: str, results: dict, dimensions: list[str], n_boot: int) -> Path:
+    """Every table as CSV, the plots, and the markdown that explains them; returns the markdown's path."""
+    folder = report_dir / "human_judge"
+    for name in ("model_scores", "rater_agreement", "bradley_terry", "llm_human_agreement",
+                 "scenario_type_scores", "scores", "votes"):
+        write_csv(folder / f"{name}.csv", results[name])
+    scores, votes = results["scores"], results["votes"]
+    overview = (f"{scores['rater_id'].nunique()} raters gave {scores['rating_id'].nunique()} ratings "
+                f"({len(scores)} scores) to {scores['conversation_id'].nunique()} conversations of "
+                f"{scores['model'].nunique()} models; {len(votes)} pairwise preferences. Raters did not know "
+                "which model wrote which conversation; in pairwise items the sides were randomised.\n")
+    method = (f"Mean rating (1-5) with a 95% bootstrap interval ({n_boot} resamples of whole conversations, "
+              "so that several ratings of one conversation are not counted as independent evidence).\n")
+    md = [f"# {experiment}: human judgement of simulated counselling sessions\n", overview,
+          "\n## Scores per model\n", method]
+    md.append(scores_table(results["model_scores"], dimensions, ["model"]))
+    plot_model_scores(results["model_scores"], dimensions, folder / "model_scores.png")
+    md.append("\n![model scores](human_judge/model_scores.png)\n")
+
+    md.append("\n## Agreement between raters\n")
+    md.append("Krippendorff's alpha, ordinal, per dimension, over conversations rated by two or more raters "
+              "(1 = perfect agreement, 0 = no better than chance).\n\n")
+    md.append(markdown_table(["dimension", "alpha", "reading", "raters", "shared conversations"],
+                             [[r["dimension"], num(r["alpha"], 3), alpha_reading(r["alpha"]), r["n_raters"],
+                               r["n_conversations_shared"]] for r in results["rater_agreement"].to_dict("records")]))
+
+    md.append("\n## Pairwise preference (Bradley-Terry)\n")
+    ranking = results["bradley_terry"]
+    if ranking.empty:
+        md.append("No pairwise preferences were given.\n")
+    else:
+        md.append("Strength on a log scale (mean 0): a difference d means the stronger model is preferred with "
+                  "probability 1/(1+e^-d). Ties count as half a win each. Intervals: 95% bootstrap over votes; "
+                  "a rank interval wider than one place means the order is not settled.\n\n")
+        md.append(markdown_table(["rank", "model", "strength [95%]", "rank range", "wins-losses-ties"],
+                                 [[r["rank"], r["model"], f"{num(r['strength'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]",
+                                   f"{r['rank_low']}-{r['rank_high']}",
+                                   f"{r['wins']}-{r['losses']}-{r['ties']}"] for r in ranking.to_dict("records")]))
+        plot_bradley_terry(ranking, folder / "bradley_terry.png")
+        md.append("\n![Bradley-Terry](human_judge/bradley_terry.png)\n")
+
+    md.append("\n## LLM judge against the humans\n")
+    agreement = results["llm_human_agreement"]
+    if agreement.empty:
+        md.append("No LLM-judge scores on human-rated conversations (stage=judge with judge.llm_judge.enabled=true "
+                  "adds them).\n")
+    else:
+        md.append("Per dimension, over conversations both scored: Spearman's rho between the LLM's score and the "
+                  "mean human score, mean absolute difference, and ordinal alpha between the LLM and the rounded "
+                  "median human score.\n\n")
+        md.append(markdown_table(["dimension", "conversations", "Spearman rho (p)", "mean |diff|", "alpha"],
+                                 [[r["dimension"], r["n_conversations"],
+                                   f"{num(r['spearman_rho'])} ({num(r['spearman_p'], 3)})",
+                                   num(r["mean_abs_diff"]), num(r["alpha"], 3)] for r in agreement.to_dict("records")]))
+
+    md.append("\n## By scenario type\n")
+    md.append("The same means and intervals within each scenario type (counselling, psycho-education, crisis).\n\n")
+    md.append(scores_table(results["scenario_type_scores"], dimensions, ["scenario_type", "model"]))
+    md.append("\nTables: `human_judge/*.csv` (raw ratings in `scores.csv` and `votes.csv`).\n")
+    path = report_dir / "human_judge_analysis.md"
+    atomic_write_text(path, "".join(md))
+    return path

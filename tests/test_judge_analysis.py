@@ -1,0 +1,159 @@
+"""The statistics against known answers: planted model differences with rater noise, identical and
+random raters, planted Bradley-Terry strengths; then stage=judge_analysis end to end."""
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_py
+from support.browser import write_conversations
+
+from mhcompare.judge import analysis
+from mhcompare.judge.db import Rater, open_database
+from mhcompare.judge.importing import build_items, conversation_files, import_conversations
+from mhcompare.judge.ratings import Rules, current_assignment, sides, submit
+
+DIMENSIONS = ["professionalism", "empathy", "practicality", "safety"]
+
+
+def planted_ratings(means: dict, conversations=40, raters=3, seed=0) -> pd.DataFrame:
+    """Each conversation has its own quality, each rater a leniency and noise; scores rounded to 1-5."""
+    rng = np.random.default_rng(seed)
+    leniency = rng.normal(0, 0.3, raters)
+    rows = []
+    for model, mean in means.items():
+        for c in range(conversations):
+            quality = mean + rng.normal(0, 0.4)
+            for r in range(raters):
+                score = int(np.clip(np.rint(quality + leniency[r] + rng.normal(0, 0.5)), 1, 5))
+                rows.append({"model": model, "conversation_id": f"{model}-{c}", "rater_id": r, "rating_id": 0,
+                             "dimension": "empathy", "score": score, "scenario_type": "crisis"})
+    return pd.DataFrame(rows)
+
+
+def test_planted_model_differences_come_out_ranked_with_separated_intervals():
+    planted = {"weak": 2.2, "middling": 3.0, "strong": 3.8}
+    table = analysis.model_scores(planted_ratings(planted), n_boot=2000, seed=1).set_index("model")
+    assert list(table["mean"].sort_values().index) == ["weak", "middling", "strong"]
+    for model, mean in planted.items():
+        row = table.loc[model]
+        assert row["ci_low"] < row["mean"] < row["ci_high"]
+        assert abs(row["mean"] - mean) < 0.35  # rater leniency averages out only over 3 raters
+        assert 0.1 < row["ci_high"] - row["ci_low"] < 0.6
+        assert row["n_ratings"] == 120 and row["n_conversations"] == 40 and row["n_raters"] == 3
+    assert table.loc["weak", "ci_high"] < table.loc["middling", "ci_low"]
+    assert table.loc["middling", "ci_high"] < table.loc["strong", "ci_low"]
+
+
+def test_bootstrap_interval_covers_the_true_mean_about_95_percent_of_the_time():
+    """Scores 3 + conversation effect + rater noise, each symmetric in {-1, 0, 1}: true mean exactly 3."""
+    rng = np.random.default_rng(2)
+    covered = 0
+    for trial in range(200):
+        conv = np.repeat(rng.integers(-1, 2, 30), 3)
+        noise = rng.choice([-1, 0, 1], size=90, p=[0.25, 0.5, 0.25])
+        frame = pd.DataFrame({"model": "m", "dimension": "d", "score": 3 + conv + noise, "rater_id": np.tile([0, 1, 2], 30),
+                              "conversation_id": np.repeat(np.arange(30), 3)})
+        row = analysis.model_scores(frame, n_boot=500, seed=trial).iloc[0]
+        covered += row["ci_low"] <= 3 <= row["ci_high"]
+    assert 0.88 <= covered / 200 <= 0.99
+
+
+def test_alpha_is_one_for_identical_raters_and_near_zero_for_random_ones():
+    rng = np.random.default_rng(3)
+    truth = rng.integers(1, 6, 200)
+    assert analysis.ordinal_alpha(np.vstack([truth, truth, truth])) == pytest.approx(1.0)
+    random_raters = rng.integers(1, 6, (5, 200)).astype(float)
+    assert abs(analysis.ordinal_alpha(random_raters)) < 0.05
+    # planted ratings: conversation quality dominates rater noise, so agreement is substantial
+    frame = planted_ratings({"a": 2.0, "b": 3.0, "c": 4.0})
+    agreement = analysis.rater_agreement(frame).iloc[0]
+    assert 0.5 < agreement["alpha"] < 1 and agreement["n_conversations_shared"] == 120
+
+
+def planted_votes(strengths: dict, n: int, seed: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    models = list(strengths)
+    rows = []
+    for _ in range(n):
+        a, b = rng.choice(models, 2, replace=False)
+        p_a = 1 / (1 + np.exp(strengths[b] - strengths[a]))
+        rows.append({"model_a": a, "model_b": b, "winner": a if rng.random() < p_a else b})
+    return pd.DataFrame(rows)
+
+
+def test_bradley_terry_recovers_planted_strengths_and_order():
+    planted = {"m0": -1.0, "m1": -0.3, "m2": 0.2, "m3": 1.1}
+    ranking = analysis.bradley_terry_ranking(planted_votes(planted, 1500), n_boot=300, seed=0)
+    assert list(ranking["model"]) == ["m3", "m2", "m1", "m0"]
+    rows = ranking.to_dict("records")  # planted strengths already have mean 0
+    for row in rows:
+        assert abs(row["strength"] - planted[row["model"]]) < 0.2  # standard error here is about 0.08
+        assert 0.15 < row["ci_high"] - row["ci_low"] < 0.6
+    # four 95% intervals: by chance one may miss its planted value, rarely two
+    assert sum(r["ci_low"] <= planted[r["model"]] <= r["ci_high"] for r in rows) >= 3
+    assert list(ranking["rank"]) == [1, 2, 3, 4]
+    assert ranking.loc[0, "rank_low"] == ranking.loc[0, "rank_high"] == 1  # the clear winner is settled
+
+
+def test_bradley_terry_mle_matches_choix_and_counts_ties_as_half():
+    choix = pytest.importorskip("choix")
+    votes = planted_votes({"a": 0.5, "b": 0.0, "c": -0.5}, 400, seed=5)
+    models = ["a", "b", "c"]
+    i, j, credit = analysis.vote_arrays(votes, models)
+    ours = analysis.bradley_terry(analysis.win_matrix(i, j, credit, 3), prior=0)
+    pairs = [(x, y) if c == 1 else (y, x) for x, y, c in zip(i, j, credit)]
+    theirs = choix.ilsr_pairwise(3, pairs, alpha=0)
+    np.testing.assert_allclose(ours, theirs - theirs.mean(), atol=1e-6)
+    ties = pd.DataFrame({"model_a": ["a", "a"], "model_b": ["b", "b"], "winner": ["tie", "tie"]})
+    assert np.allclose(analysis.bradley_terry(analysis.win_matrix(*analysis.vote_arrays(ties, ["a", "b"]), 2)), 0)
+
+
+def test_llm_judge_that_matches_the_humans_agrees_fully():
+    frame = planted_ratings({"a": 2.0, "b": 3.0, "c": 4.0}, raters=1)
+    llm = frame.rename(columns={"score": "llm_score"})[["conversation_id", "dimension", "llm_score"]]
+    row = analysis.llm_human_agreement(frame, llm).iloc[0]
+    assert row["spearman_rho"] == pytest.approx(1.0) and row["mean_abs_diff"] == 0
+    assert row["alpha"] == pytest.approx(1.0) and row["n_conversations"] == 120
+
+
+@pytest.mark.slow
+def test_stage_writes_the_report_the_aggregate_links_to(tmp_path):
+    outputs, experiment = tmp_path / "outputs", "exp"
+    quality = {"good-model": 5, "fair-model": 3, "poor-model": 1}
+    write_conversations(outputs / experiment, list(quality), seeds=(0, 1),
+                        llm_scores=lambda model, _: dict.fromkeys(DIMENSIONS, quality[model]))
+    sessions = open_database(f"sqlite:///{outputs / experiment / 'judge_app' / 'ratings.sqlite'}")
+    rules = Rules("pair", tuple(DIMENSIONS), items_per_rater=100, raters_per_item=3, max_comment_chars=100)
+    rng = np.random.default_rng(0)
+    with sessions.begin() as session:
+        import_conversations(session, experiment, conversation_files(outputs / experiment))
+        build_items(session, "pairwise")
+        for name in ("r1", "r2", "r3"):
+            rater = Rater(name=name, token_hash=name * 8)
+            session.add(rater)
+            session.flush()
+            while (assignment := current_assignment(session, rater, rules)) is not None:
+                shown = sides(assignment)
+                score = {side: {d: int(np.clip(quality[c.model] + rng.integers(-1, 2), 1, 5)) for d in DIMENSIONS}
+                         for side, c in shown.items()}
+                better = max(shown, key=lambda side: quality[shown[side].model])
+                submit(session, rater, assignment.public_id, {"scores": score, "preference": better}, rules)
+    result = run_py("stage=judge_analysis", f"experiment_name={experiment}", f"paths.outputs={outputs}",
+                    f"hydra.run.dir={tmp_path / 'hydra'}", "judge.analysis.bootstrap=300", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = outputs / experiment / "report"
+    text = (report / "human_judge_analysis.md").read_text(encoding="utf-8")
+    for heading in ("## Scores per model", "## Agreement between raters", "## Pairwise preference",
+                    "## LLM judge against the humans", "## By scenario type"):
+        assert heading in text
+    scores = pd.read_csv(report / "human_judge" / "model_scores.csv")
+    assert list(scores.columns[:6]) == ["model", "dimension", "mean", "ci_low", "ci_high", "n_ratings"]
+    empathy = scores[scores["dimension"] == "empathy"].set_index("model")["mean"]
+    assert empathy["good-model"] > empathy["fair-model"] > empathy["poor-model"]
+    ranking = pd.read_csv(report / "human_judge" / "bradley_terry.csv")
+    assert list(ranking["model"]) == ["good-model", "fair-model", "poor-model"]
+    agreement = pd.read_csv(report / "human_judge" / "llm_human_agreement.csv")
+    assert (agreement["spearman_rho"] > 0.8).all()
+    assert set(pd.read_csv(report / "human_judge" / "scenario_type_scores.csv")["scenario_type"]) == {
+        "counselling", "psychoeducation", "crisis"}
+    for plot in ("model_scores.png", "bradley_terry.png"):
+        assert (report / "human_judge" / plot).read_bytes()[:4] == b"\x89PNG"
