@@ -121,10 +121,10 @@ def test_stage_writes_the_report_the_aggregate_links_to(tmp_path):
     quality = {"good-model": 5, "fair-model": 3, "poor-model": 1}
     write_conversations(outputs / experiment, list(quality), seeds=(0, 1),
                         llm_scores=lambda model, _: dict.fromkeys(DIMENSIONS, quality[model]))
-    sessions = open_database(f"sqlite:///{outputs / experiment / 'judge_app' / 'ratings.sqlite'}")
+    database = open_database(f"sqlite:///{outputs / experiment / 'judge_app' / 'ratings.sqlite'}")
     rules = Rules("pair", tuple(DIMENSIONS), items_per_rater=100, raters_per_item=3, max_comment_chars=100)
     rng = np.random.default_rng(0)
-    with sessions.begin() as session:
+    with database.transaction() as session:
         import_conversations(session, experiment, conversation_files(outputs / experiment))
         build_items(session, "pairwise")
         for name in ("r1", "r2", "r3"):

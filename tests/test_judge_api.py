@@ -1,11 +1,11 @@
 """The rating app's JSON API and pages against a real server (`run.py stage=judge_app`, SQLite):
 authentication, bad input, replays, escaping, body limits, blinding, assignment."""
 import json
+import re
 from collections import Counter
 
 import httpx
 import pytest
-
 from support.browser import ADMIN_TOKEN, invite, judge_app, write_conversations
 
 MODELS = ["alpha-model", "beta-model", "gamma-model"]
@@ -165,3 +165,35 @@ def test_exports_and_openapi_description(app):
     spec = httpx.get(f"{app}/openapi.json").json()
     assert {"/api/next", "/api/ratings", "/api/progress", "/api/admin/export.csv"} <= set(spec["paths"])
     assert "RatingIn" in spec["components"]["schemas"]
+
+
+def test_the_html_form_refuses_incomplete_scores_and_replays(app):
+    token = invite(app, "form-user")
+    cookies = {"mhc_rater": token}
+    page = httpx.get(f"{app}/rate", cookies=cookies).text
+    action = re.search(r'action="(/rate/[^"]+)"', page).group(1)
+    form = {f"{side}.{d}": "5" for side in ("left", "right") for d in DIMENSIONS}
+    partial = {k: v for k, v in form.items() if not k.endswith("safety")}
+    refused = httpx.post(f"{app}{action}", data=partial, cookies=cookies)
+    assert refused.status_code == 422 and "请为每个维度选择" in refused.text
+    assert httpx.post(f"{app}{action}", data={**form, "left.empathy": "9"}, cookies=cookies).status_code == 422
+    stored = httpx.post(f"{app}{action}", data={**form, "preference": "right", "comment": "好"}, cookies=cookies)
+    assert stored.status_code == 303 and stored.headers["location"] == "/rate"
+    replay = httpx.post(f"{app}{action}", data=form, cookies=cookies)
+    assert replay.status_code == 409 and "已经评过" in replay.text
+    assert httpx.post(f"{app}{action}", data=form).headers["location"] == "/login"  # no cookie, no rating
+    assert len({s["rating_id"] for s in export(app)["scores"] if s["rater"] == "form-user"}) == 1
+
+
+def test_single_mode_shows_one_conversation_and_takes_no_preference(tmp_path):
+    write_conversations(tmp_path / "exp", MODELS)
+    with judge_app(tmp_path, "exp", "judge.app.mode=single", "judge.app.items_per_rater=2") as base:
+        rater = client_for(base, invite(base, "solo"))
+        item = rater.get("/api/next").json()["item"]
+        assert item["kind"] == "single" and list(item["conversations"]) == ["conversation"]
+        body = {"assignment_id": item["assignment_id"], "scores": {"conversation": dict.fromkeys(DIMENSIONS, 2)}}
+        assert rater.post("/api/ratings", json={**body, "preference": "left"}).status_code == 422
+        assert rater.post("/api/ratings", json=body).status_code == 201
+        assert rater.get("/api/progress").json() == {"done": 1, "total": 2}
+        scores = httpx.get(f"{base}/api/admin/export.json", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+    assert {s["shown_on"] for s in scores["scores"]} == {"conversation"} and scores["votes"] == []

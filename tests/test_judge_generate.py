@@ -3,14 +3,14 @@ the counsellor (the served model), one the AI client."""
 import json
 
 import pytest
-
 from conftest import compose_config
+from support.scripted_server import ScriptedServer
+
 from mhcompare.judge.endpoint import ChatEndpoint
 from mhcompare.judge.generate import conversation_id, generate_conversations
 from mhcompare.judge.llm_judge import score_transcript
 from mhcompare.judge.rubric import load_rubric
 from mhcompare.judge.scenarios import load_scenarios
-from support.scripted_server import ScriptedServer
 
 COUNSELLOR_PROMPT = "你是心理咨询师。"
 

@@ -1,7 +1,7 @@
 """The shipped scenario bank loads, covers the three scenario types, and bad banks are refused clearly."""
 import pytest
-
 from conftest import compose_config
+
 from mhcompare.judge.rubric import load_rubric
 from mhcompare.judge.scenarios import SCENARIO_TYPES, ScenarioError, load_scenarios
 

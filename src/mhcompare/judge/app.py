@@ -113,6 +113,25 @@ class BodySizeLimit:
         await response({"type": "http"}, None, send)
 
 
+def with_security_headers(app):
+    """Add SECURITY_HEADERS to every response (plain ASGI: no per-request middleware overhead)."""
+    extra = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in extra if h[0] not in present)]
+            await send(message)
+
+        return await app(scope, receive, send_with_headers)
+
+    return wrapped
+
+
 class RatingIn(BaseModel):
     assignment_id: str = Field(max_length=64)
     scores: dict[str, dict[str, Annotated[StrictInt, Field(ge=1, le=5)]]] = Field(
@@ -133,7 +152,7 @@ def create_app(settings: AppSettings) -> FastAPI:
     if len(settings.admin_token) < 16:
         raise ValueError("the admin token must be at least 16 characters; use e.g. "
                          "python -c 'import secrets; print(secrets.token_urlsafe(24))'")
-    sessions = open_database(settings.database_url)
+    database = open_database(settings.database_url)
     rules, rubric = settings.rules, list(settings.rubric)
     redact = redactor(settings.redact)
     templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
@@ -141,13 +160,6 @@ def create_app(settings: AppSettings) -> FastAPI:
                   description="Blind rating of simulated counselling sessions. Raters authenticate with "
                               "`Authorization: Bearer <invitation token>`, the organiser with the admin token.")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
 
     @app.exception_handler(NeedsLogin)
     async def to_login(request: Request, exc: NeedsLogin):
@@ -157,13 +169,6 @@ def create_app(settings: AppSettings) -> FastAPI:
     def page(name: str, status: int = 200, **context) -> HTMLResponse:
         return HTMLResponse(templates.get_template(name).render(**context), status_code=status)
 
-    def open_session():
-        with sessions.begin() as session:
-            yield session
-
-    # committed before the response is sent: a 201 means the rating is on disk
-    DB = Annotated[object, Depends(open_session, scope="function")]
-
     def bearer(request: Request) -> str | None:
         header = request.headers.get("authorization", "")
         return header[7:].strip() if header.lower().startswith("bearer ") else None
@@ -172,21 +177,22 @@ def create_app(settings: AppSettings) -> FastAPI:
         token = bearer(request) or request.cookies.get(RATER_COOKIE)
         return service.rater_for_token(session, token_hash(token)) if token else None
 
-    def api_rater(request: Request, session: DB) -> Rater:
+    # Each request does its database work in one thread, inside one transaction that commits before
+    # the response is sent (a 201 means the rating is on disk). Not a FastAPI dependency: holding the
+    # SQLite lock across the thread-pool hops between a dependency and its endpoint can exhaust the
+    # pool while the lock holder waits for a thread.
+    def api_rater(request: Request, session) -> Rater:
         rater = find_rater(request, session)
         if rater is None:
             raise HTTPException(401, "sign in with your invitation token (Authorization: Bearer ...)",
                                 headers={"WWW-Authenticate": "Bearer"})
         return rater
 
-    def page_rater(request: Request, session: DB) -> Rater:
+    def page_rater(request: Request, session) -> Rater:
         rater = find_rater(request, session)
         if rater is None:
             raise NeedsLogin()
         return rater
-
-    ApiRater = Annotated[Rater, Depends(api_rater)]
-    PageRater = Annotated[Rater, Depends(page_rater)]
 
     def is_admin(request: Request) -> bool:
         token = bearer(request) or request.cookies.get(ADMIN_COOKIE) or ""
@@ -229,8 +235,10 @@ def create_app(settings: AppSettings) -> FastAPI:
         return page("login.html")
 
     @app.post("/login", include_in_schema=False)
-    def login(token: Annotated[str, Form(max_length=200)], session: DB):
-        if service.rater_for_token(session, token_hash(token.strip())) is None:
+    def login(token: Annotated[str, Form(max_length=200)]):
+        with database.transaction() as session:
+            known = service.rater_for_token(session, token_hash(token.strip())) is not None
+        if not known:
             return page("login.html", status=401, error="邀请码无效，请核对后重试。")
         response = RedirectResponse("/rate", status_code=303)
         set_cookie(response, RATER_COOKIE, token.strip())
@@ -252,8 +260,9 @@ def create_app(settings: AppSettings) -> FastAPI:
                     max_comment=rules.max_comment_chars)
 
     @app.get("/rate", include_in_schema=False)
-    def rate(session: DB, rater: PageRater):
-        return rate_page(session, rater)
+    def rate(request: Request):
+        with database.transaction() as session:
+            return rate_page(session, page_rater(request, session))
 
     def form_payload(form) -> dict:
         sides = service.SIDES_PAIR if rules.kind == "pair" else service.SIDES_SINGLE
@@ -265,7 +274,7 @@ def create_app(settings: AppSettings) -> FastAPI:
         return {"scores": scores, "comment": str(form.get("comment", "")), "preference": form.get("preference") or None}
 
     def submit_from_page(request: Request, assignment_id: str, payload: dict):
-        with sessions.begin() as session:
+        with database.transaction() as session:
             rater = find_rater(request, session)
             if rater is None:
                 return RedirectResponse("/login", status_code=303)
@@ -288,16 +297,20 @@ def create_app(settings: AppSettings) -> FastAPI:
 
     # ---------------------------------------------------------------- rater API
     @app.get("/api/progress", tags=["rater"])
-    def api_progress(session: DB, rater: ApiRater) -> dict:
+    def api_progress(request: Request) -> dict:
         """How many items you have rated, of how many."""
-        return service.progress(session, rater, rules)
+        with database.transaction() as session:
+            return service.progress(session, api_rater(request, session), rules)
 
     @app.get("/api/next", tags=["rater"])
-    def api_next(session: DB, rater: ApiRater) -> dict:
+    def api_next(request: Request) -> dict:
         """Your current item (the same one until you rate it), or `item: null` when you are done."""
-        assignment = service.current_assignment(session, rater, rules)
-        return {"item": item_view(assignment) if assignment else None,
-                "progress": service.progress(session, rater, rules),
+        with database.transaction() as session:
+            rater = api_rater(request, session)
+            assignment = service.current_assignment(session, rater, rules)
+            item = item_view(assignment) if assignment else None
+            done = service.progress(session, rater, rules)
+        return {"item": item, "progress": done,
                 "rubric": [{"key": d.key, "label": d.label, "question": d.question, "anchors": list(d.anchors)}
                            for d in rubric]}
 
@@ -305,17 +318,20 @@ def create_app(settings: AppSettings) -> FastAPI:
               responses={401: {"description": "not signed in"}, 404: {"description": "not your item"},
                          409: {"description": "already rated"}, 413: {"description": "body too large"},
                          422: {"description": "invalid scores or comment"}})
-    def api_rate(body: RatingIn, session: DB, rater: ApiRater) -> dict:
+    def api_rate(body: RatingIn, request: Request) -> dict:
         """Rate your item: every side on every dimension, 1-5; comment and preference optional."""
-        try:
-            rating = service.submit(session, rater, body.assignment_id, body.model_dump(), rules)
-        except service.NotFound as e:
-            raise HTTPException(404, str(e)) from e
-        except service.AlreadyRated as e:
-            raise HTTPException(409, str(e)) from e
-        except service.InvalidRating as e:
-            raise HTTPException(422, str(e)) from e
-        return {"stored": True, "rating_id": rating.id, "progress": service.progress(session, rater, rules)}
+        with database.transaction() as session:
+            rater = api_rater(request, session)
+            try:
+                rating = service.submit(session, rater, body.assignment_id, body.model_dump(), rules)
+            except service.NotFound as e:
+                raise HTTPException(404, str(e)) from e
+            except service.AlreadyRated as e:
+                raise HTTPException(409, str(e)) from e
+            except service.InvalidRating as e:
+                raise HTTPException(422, str(e)) from e
+            stored = {"stored": True, "rating_id": rating.id, "progress": service.progress(session, rater, rules)}
+        return stored
 
     # ---------------------------------------------------------------- organiser
     @app.get("/admin/login", include_in_schema=False)
@@ -341,13 +357,15 @@ def create_app(settings: AppSettings) -> FastAPI:
                 "comments": [{"rating_id": c.id, "rater_id": c.rater_id, "comment": c.comment} for c in comments]}
 
     @app.get("/admin", include_in_schema=False, dependencies=[Depends(page_admin)])
-    def admin_page(session: DB):
-        return page("admin.html", **overview(session))
+    def admin_page():
+        with database.transaction() as session:
+            return page("admin.html", **overview(session))
 
     @app.post("/admin/raters", include_in_schema=False, dependencies=[Depends(page_admin)])
-    def admin_invite(name: Annotated[str, Form(min_length=1, max_length=200)], session: DB):
-        token = invite(session, name)
-        return page("admin.html", new_rater={"name": name, "token": token}, **overview(session))
+    def admin_invite(name: Annotated[str, Form(min_length=1, max_length=200)]):
+        with database.transaction() as session:
+            token = invite(session, name)
+            return page("admin.html", new_rater={"name": name, "token": token}, **overview(session))
 
     def invite(session, name: str) -> str:
         token = service.new_token()
@@ -356,26 +374,30 @@ def create_app(settings: AppSettings) -> FastAPI:
         return token
 
     @app.post("/api/admin/raters", tags=["admin"], status_code=201, dependencies=[Depends(api_admin)])
-    def api_invite(body: InviteIn, session: DB) -> dict:
+    def api_invite(body: InviteIn) -> dict:
         """Create a rater; the token is returned once and stored only as a hash."""
-        token = invite(session, body.name)
+        with database.transaction() as session:
+            token = invite(session, body.name)
         return {"name": body.name.strip(), "token": token}
 
     @app.get("/api/admin/raters", tags=["admin"], dependencies=[Depends(api_admin)])
-    def api_raters(session: DB) -> dict:
+    def api_raters() -> dict:
         """Every rater's progress, and the latest comments."""
-        return overview(session)
+        with database.transaction() as session:
+            return overview(session)
 
     @app.get("/api/admin/export.json", tags=["admin"], dependencies=[Depends(api_admin)])
-    def api_export_json(session: DB) -> dict:
+    def api_export_json() -> dict:
         """All scores (one row per rater x conversation x dimension) and pairwise votes, with model names."""
-        scores, votes = service.export_rows(session)
+        with database.transaction() as session:
+            scores, votes = service.export_rows(session)
         return {"scores": scores, "votes": votes}
 
     @app.get("/api/admin/export.csv", tags=["admin"], dependencies=[Depends(api_admin)])
-    def api_export_csv(session: DB, table: Literal["scores", "votes"] = "scores") -> Response:
+    def api_export_csv(table: Literal["scores", "votes"] = "scores") -> Response:
         """One table as CSV: `scores` (default) or `votes`."""
-        scores, votes = service.export_rows(session)
+        with database.transaction() as session:
+            scores, votes = service.export_rows(session)
         rows = scores if table == "scores" else votes
         out = io.StringIO()
         if rows:
@@ -385,4 +407,4 @@ def create_app(settings: AppSettings) -> FastAPI:
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="human_judge_{table}.csv"'})
 
-    return BodySizeLimit(app, settings.max_body_bytes)
+    return BodySizeLimit(with_security_headers(app), settings.max_body_bytes)

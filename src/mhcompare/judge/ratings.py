@@ -56,20 +56,21 @@ def progress(session, rater: Rater, rules: Rules) -> dict:
 
 def current_assignment(session, rater: Rater, rules: Rules) -> Assignment | None:
     """The rater's open item (so a reload continues it), else a newly chosen one, else None (done)."""
-    mine = session.scalars(select(Assignment).where(Assignment.rater_id == rater.id)
-                           .order_by(Assignment.position)).unique().all()
-    open_ = [a for a in mine if a.rating is None]
-    if open_:
-        return open_[0]
+    open_ = session.scalars(select(Assignment).outerjoin(Rating)
+                            .where(Assignment.rater_id == rater.id, Rating.id.is_(None))
+                            .order_by(Assignment.position).limit(1)).first()
+    if open_ is not None:
+        return open_
+    mine = session.execute(select(Assignment.item_id, Item.balance_key).join(Item)
+                           .where(Assignment.rater_id == rater.id)).all()
     if len(mine) >= rules.items_per_rater:
         return None
-    given = {a.item_id for a in mine}
+    given = {item_id for item_id, _ in mine}
     coverage = dict(session.execute(select(Assignment.item_id, func.count(Assignment.id))
                                     .group_by(Assignment.item_id)).all())
     items = session.execute(select(Item.id, Item.balance_key).where(Item.kind == rules.kind)).all()
     candidates = [Candidate(i, key, coverage.get(i, 0)) for i, key in items if i not in given]
-    seen = Counter(a.item.balance_key for a in mine)
-    chosen = choose_item(candidates, seen, rules.raters_per_item, _rng)
+    chosen = choose_item(candidates, Counter(key for _, key in mine), rules.raters_per_item, _rng)
     if chosen is None:
         return None
     assignment = Assignment(rater_id=rater.id, item_id=chosen.item_id, position=len(mine) + 1,

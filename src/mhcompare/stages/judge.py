@@ -58,7 +58,8 @@ def run(cfg) -> dict:
     llm_judge = ChatEndpoint.from_config(cfg.judge.llm_judge) if cfg.judge.llm_judge.enabled else None
     by_id = {s.id: s for s in scenarios}
 
-    with served_model(cfg) as endpoint:
+    out.mkdir(parents=True, exist_ok=True)
+    with served_model(cfg, log_path=out / "server.log") as endpoint:
         c = cfg.judge.counsellor
         counsellor = ChatEndpoint(base_url=endpoint.base_url, model=endpoint.model,
                                   temperature=float(c.temperature), max_tokens=int(c.max_tokens),

@@ -33,8 +33,8 @@ def analyse(scores: pd.DataFrame, votes: pd.DataFrame, llm: pd.DataFrame, n_boot
 
 def run(cfg) -> dict:
     url = database_url(cfg)
-    sessions = open_database(url)
-    with sessions.begin() as session:
+    database = open_database(url)
+    with database.transaction() as session:
         score_rows, vote_rows = export_rows(session)
         llm_rows = llm_score_rows(session)
     if not score_rows:

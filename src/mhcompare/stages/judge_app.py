@@ -35,8 +35,8 @@ def app_settings(cfg, admin_token: str):
 def import_experiment(cfg) -> dict:
     """Load new conversations and make the items for the configured mode."""
     files = conversation_files(artifacts.experiment_dir(cfg))
-    sessions = open_database(database_url(cfg))
-    with sessions.begin() as session:
+    database = open_database(database_url(cfg))
+    with database.transaction() as session:
         added = import_conversations(session, str(cfg.experiment_name), files)
         items = build_items(session, str(cfg.judge.app.mode))
     return {"files": len(files), "conversations_added": added, "items_added": items}
