@@ -1,59 +1,52 @@
-"""stage=aggregate: every run of an experiment -> tables across seeds and loss-curve plots.
+"""stage=aggregate: every run of an experiment -> the comparison report in outputs/<experiment>/report/.
 
 Reads only the stable run folders (outputs/<experiment>/<model>/seed<k>/), so it works on any
-subset of a sweep and is cheap to re-run.
+subset of a sweep and is cheap to re-run; see mhcompare.report.build for what it writes.
 """
-import logging
-import math
+import re
 
-import pandas as pd
+from omegaconf import OmegaConf
 
 from mhcompare import artifacts
-from mhcompare.io import atomic_write_text
-from mhcompare.report.collect import collect_runs
-from mhcompare.report.plots import plot_loss_curves
-from mhcompare.report.stats import summarise
-from mhcompare.train.swift_log import loss_history
-
-log = logging.getLogger(__name__)
-
-KEY_METRICS = ["train.eval_loss", "train.final_loss", "train.tokens_per_s", "train.samples_per_s",
-               "train.runtime_s", "train.peak_memory_gib", "train.trainable_params"]
-
-
-def fmt(value, digits=4) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}g}"
-
-
-def markdown_summary(summary: pd.DataFrame) -> str:
-    """Mean ± std (n seeds) [95% interval] per model and metric."""
-    lines = ["| model | metric | mean ± std | n | 95% interval |", "|---|---|---|---|---|"]
-    for row in summary.itertuples():
-        lines.append(f"| {row.model} | {row.metric} | {fmt(row.mean)} ± {fmt(row.std, 2)} | {row.n} | "
-                     f"[{fmt(row.ci_low)}, {fmt(row.ci_high)}] |")
-    return "\n".join(lines) + "\n"
+from mhcompare.report.build import Settings, build_report
 
 
 def run(cfg) -> dict:
-    experiment = artifacts.experiment_dir(cfg)
-    out = artifacts.report_dir(cfg)
-    runs = collect_runs(experiment)
-    if runs.empty:
-        raise FileNotFoundError(f"no run folders under {experiment}; train something first "
-                                f"(python run.py experiment_name={cfg.experiment_name} stage=train)")
-    metrics = [m for m in KEY_METRICS if m in runs]
-    summary = summarise(runs, metrics)
-    atomic_write_text(out / "runs.csv", runs.to_csv(index=False))
-    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
-    atomic_write_text(out / "summary.md", f"# {cfg.experiment_name}: results across seeds\n\n"
-                      + markdown_summary(summary))
-    histories = {}
-    for row in runs.to_dict("records"):
-        logging_jsonl = artifacts.swift_logging_jsonl(row["run_dir"])
-        if row.get("status.train") == "done" and logging_jsonl.exists():
-            frame = pd.DataFrame([p for p in loss_history(logging_jsonl) if "loss" in p])
-            histories.setdefault(row["model"], []).append(frame)
-    if histories:
-        plot_loss_curves(histories, out / "loss_curves.png")
-    log.info("aggregate: %s runs of %s models -> %s", len(runs), runs["model"].nunique(), out)
-    return {"runs": len(runs), "models": int(runs["model"].nunique()), "report_dir": str(out)}
+    report = cfg.report
+    models = report.expected.models or sweep_values(cfg, "model")
+    seeds = report.expected.seeds or sweep_values(cfg, "seed")
+    settings = Settings(confidence=float(report.confidence), alpha=float(report.alpha),
+                        target_curve=str(report.target_loss.curve),
+                        target_value=None if report.target_loss.value is None else float(report.target_loss.value),
+                        target_relative=float(report.target_loss.relative),
+                        expected_models=tuple(str(m) for m in models) if models else None,
+                        expected_seeds=tuple(int(s) for s in seeds) if seeds and all(
+                            str(s).isdigit() for s in seeds) else None)
+    return build_report(artifacts.experiment_dir(cfg), artifacts.report_dir(cfg), settings)
+
+
+def sweep_values(cfg, key: str) -> list[str] | None:
+    """The plain list a sweep gives `key` (`model=qwen,llama`), on the command line or in an
+    experiment's sweeper params, when the aggregate runs inside or after a sweep; None otherwise
+    (or for sweep syntax such as range() that a comma split would misread)."""
+    if "hydra" in cfg:  # after a sweep Hydra passes its own node, with the sweep's command line
+        hydra = cfg.hydra
+        overrides = OmegaConf.select(hydra, "overrides.task") or []
+    else:  # inside a job the command line holds that job's single values: only the sweeper's lists count
+        hydra, overrides = hydra_runtime_config(), []
+    if hydra is None:
+        return None
+    values = {str(k): str(v) for k, v in (OmegaConf.select(hydra, "sweeper.params") or {}).items()}
+    for override in overrides:
+        name, _, value = str(override).partition("=")
+        values[name.lstrip("+~")] = value
+    value = values.get(key)
+    if value is None or not re.fullmatch(r"[\w.-]+(,[\w.-]+)*", value):
+        return None
+    return value.split(",")
+
+
+def hydra_runtime_config():
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get() if HydraConfig.initialized() else None

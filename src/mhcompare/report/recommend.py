@@ -1,0 +1,104 @@
+"""The recommendation, generated from the rankings and tests, never written by hand.
+
+A model is *clearly ahead* on a metric when it ranks first and the Holm-corrected paired test
+separates it from every other model; it *leads* when it ranks first or cannot be told apart from
+the first. An axis's leader is the model clearly ahead on most of its metrics.
+"""
+from dataclasses import dataclass
+
+from mhcompare.report.document import fmt
+from mhcompare.report.metrics import AXES
+from mhcompare.report.stats import MetricResult
+
+
+@dataclass
+class AxisVerdict:
+    axis: str
+    metrics: list[MetricResult]  # ranked metrics with at least two models
+    clear: dict[str, list[MetricResult]]  # model -> metrics it is clearly ahead on
+    leads: dict[str, list[MetricResult]]  # model -> metrics it ranks first or ties first on
+
+    @property
+    def leader(self) -> str | None:
+        if not self.clear:
+            return None
+        return min(self.clear, key=lambda m: (-len(self.clear[m]), -len(self.leads[m]), m))
+
+
+def axis_verdicts(results: dict[str, MetricResult]) -> list[AxisVerdict]:
+    verdicts = []
+    for axis in AXES:
+        metrics = [r for r in results.values() if r.info and r.info.axis == axis and r.info.ranked
+                   and len(r.order) >= 2]
+        clear, leads = {}, {}
+        for result in metrics:
+            first = result.order[0]
+            tied = [m for m in result.order[1:] if not result.separable(first, m)]
+            for model in [first, *tied]:
+                leads.setdefault(model, []).append(result)
+            if not tied:
+                clear.setdefault(first, []).append(result)
+        if metrics:
+            verdicts.append(AxisVerdict(axis, metrics, clear, leads))
+    return verdicts
+
+
+def names(metrics: list[MetricResult]) -> str:
+    return ", ".join(r.info.label for r in metrics)
+
+
+def recommendation(results: dict[str, MetricResult]) -> list[str]:
+    """Bullets: the leader of each axis, why a leaderless axis has none, the trade-offs between
+    leaders, and the overall picture."""
+    verdicts = axis_verdicts(results)
+    if not verdicts:
+        return ["No ranked metric has results for two models yet, so there is nothing to recommend."]
+    bullets = []
+    for v in verdicts:
+        title = AXES[v.axis]
+        if v.leader is None:
+            most_pairs = max((c.pairs for r in v.metrics for c in r.comparisons.values()), default=0)
+            why = ("fewer than 2 shared seeds per pair of models, so no difference can be tested" if most_pairs < 2
+                   else "every first place is within seed noise of a runner-up")
+            bullets.append(f"**{title}**: no model is clearly ahead on any of its {len(v.metrics)} ranked metrics "
+                           f"({why}).")
+            continue
+        leader = v.leader
+        text = (f"**{title}**: **{leader}**, clearly ahead on {len(v.clear[leader])} of {len(v.metrics)} metrics "
+                f"({names(v.clear[leader])}); first or tied first on {len(v.leads[leader])}.")
+        others = [f"{m} on {names(v.clear[m])}" for m in sorted(v.clear) if m != leader]
+        if others:
+            text += " Also clearly ahead: " + "; ".join(others) + "."
+        bullets.append(text)
+    bullets += trade_offs([v for v in verdicts if v.leader is not None])
+    led = {}
+    for v in verdicts:
+        if v.leader is not None:
+            led.setdefault(v.leader, []).append(AXES[v.axis].lower())
+    if sum(len(axes) for axes in led.values()) >= 2:
+        best = min(led, key=lambda m: (-len(led[m]), m))
+        bullets.append(f"**Overall**: **{best}** leads {len(led[best])} of {len(verdicts)} axes "
+                       f"({', '.join(led[best])}).")
+    return bullets
+
+
+def trade_offs(verdicts: list[AxisVerdict]) -> list[str]:
+    """For two axes led by different models: what each leader gives up on the other's axis."""
+    bullets = []
+    for i, a in enumerate(verdicts):
+        for b in verdicts[i + 1:]:
+            x, y = a.leader, b.leader
+            if x == y:
+                continue
+            on_a, on_b = a.clear[x][0], b.clear[y][0]
+            if y not in on_a.stats or x not in on_b.stats:
+                continue
+            bullets.append(f"**Trade-off**: {x} leads {AXES[a.axis].lower()}, {y} leads {AXES[b.axis].lower()}. "
+                           f"{versus(on_a, x, y)}; {versus(on_b, y, x)}.")
+    return bullets
+
+
+def versus(result: MetricResult, winner: str, other: str) -> str:
+    w, o = result.stats[winner]["mean"], result.stats[other]["mean"]
+    change = f" ({(o - w) / abs(w) * 100:+.0f}%)" if w else ""
+    return f"{result.info.label} ({result.info.unit}): {winner} {fmt(w)} vs {other} {fmt(o)}{change}"
