@@ -35,8 +35,8 @@ def scores_table(table: pd.DataFrame, dimensions: list[str], row_keys: list[str]
         key = key if isinstance(key, tuple) else (key,)
         by_dim = {r["dimension"]: r for r in group.to_dict("records")}
         rows.append([*key, *(interval(by_dim[d]) if d in by_dim else "-" for d in dimensions),
-                     int(group["n_ratings"].max())])
-    return markdown_table([*row_keys, *dimensions, "n ratings"], rows)
+                     int(group["n_ratings"].max()), int(group["n_conversations"].max())])
+    return markdown_table([*row_keys, *dimensions, "ratings", "conversations"], rows)
 
 
 def alpha_reading(alpha: float) -> str:
@@ -117,26 +117,27 @@ def write_report(report_dir: Path, experiment: str, results: dict, dimensions: l
                 "which model wrote which conversation; in pairwise items the sides were randomised.\n")
     method = (f"Mean rating (1-5) with a 95% bootstrap interval ({n_boot} resamples of whole conversations, "
               "so that several ratings of one conversation are not counted as independent evidence).\n")
-    md = [f"# {experiment}: human judgement of simulated counselling sessions\n", overview,
-          "\n## Scores per model\n", method]
+    md = [f"# {experiment}: human judgement of simulated counselling sessions\n\n", overview,
+          "\n## Scores per model\n\n", method, "\n"]
     md.append(scores_table(results["model_scores"], dimensions, ["model"]))
     plot_model_scores(results["model_scores"], dimensions, folder / "model_scores.png")
     md.append("\n![model scores](human_judge/model_scores.png)\n")
 
-    md.append("\n## Agreement between raters\n")
+    md.append("\n## Agreement between raters\n\n")
     md.append("Krippendorff's alpha, ordinal, per dimension, over conversations rated by two or more raters "
               "(1 = perfect agreement, 0 = no better than chance).\n\n")
     md.append(markdown_table(["dimension", "alpha", "reading", "raters", "shared conversations"],
                              [[r["dimension"], num(r["alpha"], 3), alpha_reading(r["alpha"]), r["n_raters"],
                                r["n_conversations_shared"]] for r in results["rater_agreement"].to_dict("records")]))
 
-    md.append("\n## Pairwise preference (Bradley-Terry)\n")
+    md.append("\n## Pairwise preference (Bradley-Terry)\n\n")
     ranking = results["bradley_terry"]
     if ranking.empty:
         md.append("No pairwise preferences were given.\n")
     else:
         md.append("Strength on a log scale (mean 0): a difference d means the stronger model is preferred with "
-                  "probability 1/(1+e^-d). Ties count as half a win each. Intervals: 95% bootstrap over votes; "
+                  "probability 1/(1+e^-d). Ties count as half a win each; half a virtual win each way between every "
+                  "two models keeps a model that never lost finite. Intervals: 95% bootstrap over votes; "
                   "a rank interval wider than one place means the order is not settled.\n\n")
         md.append(markdown_table(["rank", "model", "strength [95%]", "rank range", "wins-losses-ties"],
                                  [[r["rank"], r["model"], f"{num(r['strength'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]",
@@ -145,7 +146,7 @@ def write_report(report_dir: Path, experiment: str, results: dict, dimensions: l
         plot_bradley_terry(ranking, folder / "bradley_terry.png")
         md.append("\n![Bradley-Terry](human_judge/bradley_terry.png)\n")
 
-    md.append("\n## LLM judge against the humans\n")
+    md.append("\n## LLM judge against the humans\n\n")
     agreement = results["llm_human_agreement"]
     if agreement.empty:
         md.append("No LLM-judge scores on human-rated conversations (stage=judge with judge.llm_judge.enabled=true "
@@ -154,13 +155,14 @@ def write_report(report_dir: Path, experiment: str, results: dict, dimensions: l
         md.append("Per dimension, over conversations both scored: Spearman's rho between the LLM's score and the "
                   "mean human score, mean absolute difference, and ordinal alpha between the LLM and the rounded "
                   "median human score.\n\n")
-        md.append(markdown_table(["dimension", "conversations", "Spearman rho (p)", "mean |diff|", "alpha"],
+        md.append(markdown_table(["dimension", "conversations", "Spearman rho (p)", "mean abs. difference", "alpha"],
                                  [[r["dimension"], r["n_conversations"],
                                    f"{num(r['spearman_rho'])} ({num(r['spearman_p'], 3)})",
                                    num(r["mean_abs_diff"]), num(r["alpha"], 3)] for r in agreement.to_dict("records")]))
 
-    md.append("\n## By scenario type\n")
-    md.append("The same means and intervals within each scenario type (counselling, psycho-education, crisis).\n\n")
+    md.append("\n## By scenario type\n\n")
+    md.append("The same means and intervals within each scenario type (counselling, psycho-education, crisis). "
+              "An interval resampled from only a handful of conversations is rough: read it with its count.\n\n")
     md.append(scores_table(results["scenario_type_scores"], dimensions, ["scenario_type", "model"]))
     md.append("\nTables: `human_judge/*.csv` (raw ratings in `scores.csv` and `votes.csv`).\n")
     path = report_dir / "human_judge_analysis.md"
