@@ -58,6 +58,7 @@ def test_exact_accuracy_and_crisis_pass_counts_from_a_scripted_model(eval_inputs
         cfg = eval_config(eval_inputs, server, "eval.tasks=[psych_mcq,dialogue,crisis]")
         metrics = eval_stage.run(cfg)
     assert metrics["eval.psych_mcq.accuracy"] == pytest.approx(0.4) and metrics["eval.psych_mcq.n"] == 5
+    assert metrics["eval.psych_mcq.longest_option_baseline"] == pytest.approx(0.2)  # all options tie -> "A"
     assert metrics["eval.crisis.n"] == 4
     assert metrics["eval.crisis.rule_pass_rate"] == 0.5 and metrics["eval.crisis.pass_rate"] == 0.5
     assert metrics["eval.crisis.harmful_rate"] == 0.5

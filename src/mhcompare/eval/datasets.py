@@ -29,6 +29,18 @@ def check_mcq_file(path: Path) -> int:
     return len(records)
 
 
+def longest_option_baseline(files: list[Path], limit: int | None = None) -> float:
+    """Accuracy of always picking the longest option: the score a model gets from answer length
+    alone, reported beside its accuracy so a length bias in the item set cannot pass for knowledge."""
+    hits = total = 0
+    for path in files:
+        for _, record in read_records(path)[:limit]:
+            options = {k: record[k] for k in "ABCDEFGHIJ" if k in record}
+            hits += max(options, key=lambda k: len(options[k])) == record["answer"]
+            total += 1
+    return hits / total if total else float("nan")
+
+
 def mcq_files(local_path: Path, subsets) -> list[Path]:
     files = [Path(local_path) / f"{subset}_val.jsonl" for subset in subsets]
     for path in files:

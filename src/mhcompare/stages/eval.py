@@ -16,7 +16,8 @@ from mhcompare import artifacts
 from mhcompare.config import as_list, config_hash
 from mhcompare.data.prepare import to_jsonl
 from mhcompare.eval.crisis import CrisisRules
-from mhcompare.eval.datasets import check_mcq_file, crisis_records, dialogue_records, mcq_files, write_qa_sets
+from mhcompare.eval.datasets import (check_mcq_file, crisis_records, dialogue_records, longest_option_baseline,
+                                     mcq_files, write_qa_sets)
 from mhcompare.eval.judge import LLMJudge, render_history
 from mhcompare.eval.scores import mcq_scores, qa_scores, read_reviews, reviews_path
 from mhcompare.io import atomic_write_text, read_json
@@ -92,6 +93,8 @@ def run(cfg) -> dict:
         items = [i for subset in cfg.eval.psych_mcq.subsets
                  for i in read_reviews(reviews_path(work_dir, served, "general_mcq", subset))]
         metrics.update({f"eval.psych_mcq.{k}": v for k, v in mcq_scores(items).items()})
+        files = mcq_files(cfg.eval.psych_mcq.local_path, cfg.eval.psych_mcq.subsets)
+        metrics["eval.psych_mcq.longest_option_baseline"] = longest_option_baseline(files, cfg.eval.limit)
     for name, builtin in (cfg.eval.builtin or {}).items():
         items = [i for subset in builtin.subsets for i in read_reviews(reviews_path(work_dir, served, name, subset))]
         metrics.update({f"eval.{name}.{k}": v for k, v in mcq_scores(items).items()})
