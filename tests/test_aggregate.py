@@ -133,7 +133,7 @@ def test_one_model_one_seed_gives_a_report_that_says_what_is_missing(tmp_path):
     assert result["runs"] == 1
     assert "No ranked metric has results for two models yet" in markdown
     assert "| training throughput (tokens/s, higher is better) | 1000 (n=1) | alpha |" in markdown
-    assert "## Evaluation scores\n\nNo results yet: none of the 0 runs with a finished eval stage" in markdown
+    assert "## Evaluation scores\n\nNo results yet: no run has a finished eval stage." in markdown
     assert "No human judgement yet" in markdown
     assert (report / "loss_curves.png").exists() and not (report / "latency_throughput.png").exists()
 

@@ -19,7 +19,7 @@ figure { margin: 16px 0; } figure img { max-width: 100%; border: 1px solid #e1e4
 figcaption { color: #57606a; font-size: 13px; }
 code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace; font-size: 12.5px; }
 pre { background: #f6f8fa; padding: 10px; overflow-x: auto; white-space: pre-wrap; }
-#recommendation + ul { background: #f0f7ff; border-left: 4px solid #0969da; padding: 10px 10px 10px 32px; }
+#recommendation + p + ul { background: #f0f7ff; border-left: 4px solid #0969da; padding: 10px 10px 10px 32px; }
 """
 
 

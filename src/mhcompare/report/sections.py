@@ -103,7 +103,9 @@ def axis_section(f: Findings, axis: str) -> list:
     if not results:
         finished = stage_counts(f.collection)[stage]["done"]
         prefix = "eval.perf." if axis == "inference" else f"{stage}."
-        return blocks + [Paragraph(f"No results yet: none of the {finished} runs with a finished {stage} stage "
+        if not finished:
+            return blocks + [Paragraph(f"No results yet: no run has a finished {stage} stage.")]
+        return blocks + [Paragraph(f"No results: none of the {finished} runs with a finished {stage} stage "
                                    f"wrote a registered `{prefix}*` metric.")]
     if axis == "training":
         blocks.append(Paragraph(training_notes(f)))
