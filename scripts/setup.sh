@@ -15,4 +15,4 @@ if ! python -c "import torch" 2>/dev/null; then
   # https://download.pytorch.org/whl/cpu where no local wheel is configured.
   pip install -q ${MHC_TORCH_INDEX:+--index-url "$MHC_TORCH_INDEX"} "torch==2.13.0"
 fi
-pip install -q -c requirements/constraints.txt -e ".[train,test]"
+pip install -q -c requirements/constraints.txt -e ".[all]"
