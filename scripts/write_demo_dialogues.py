@@ -264,19 +264,12 @@ def crisis_dialogue(rng: random.Random, topic: str) -> dict:
 def main(per_topic: int = 25, per_crisis_topic: int = 12) -> None:
     rng = random.Random(20250820)
     seen, rows = set(), []
-    for topic in TOPICS:
+    plan = [(counselling_dialogue, topic, per_topic) for topic in TOPICS]
+    plan += [(crisis_dialogue, topic, per_crisis_topic) for topic in CRISIS]
+    for make, topic, count in plan:
         made = 0
-        while made < per_topic:
-            row = counselling_dialogue(rng, topic)
-            key = json.dumps(row["conversations"], ensure_ascii=False)
-            if key not in seen:
-                seen.add(key)
-                rows.append(row)
-                made += 1
-    for topic in CRISIS:
-        made = 0
-        while made < per_crisis_topic:
-            row = crisis_dialogue(rng, topic)
+        while made < count:
+            row = make(rng, topic)
             key = json.dumps(row["conversations"], ensure_ascii=False)
             if key not in seen:
                 seen.add(key)
