@@ -70,13 +70,13 @@ def test_models_that_cannot_be_told_apart_are_noted_with_their_corrected_test(pl
 
 def test_recommendation_is_generated_from_the_planted_numbers(planted):
     _, _, markdown = planted
-    recommendation = markdown.split("## Recommendation", 1)[1].split("\n## ", 1)[0]
-    assert "**Evaluation scores**: **alpha**, clearly ahead on 1 of 1 metrics (psychology MCQ accuracy)" in recommendation
-    assert "**Inference performance**: **beta**, clearly ahead on 4 of 4 metrics" in recommendation
-    assert "Also clearly ahead: gamma on training throughput, training samples per second, peak memory" in recommendation
+    advice = markdown.split("## Recommendation", 1)[1].split("\n## ", 1)[0]
+    assert "**Evaluation scores**: **alpha**, clearly ahead on 1 of 1 metrics (psychology MCQ accuracy)" in advice
+    assert "**Inference performance**: **beta**, clearly ahead on 4 of 4 metrics" in advice
+    assert "Also clearly ahead: gamma on training throughput, training samples per second, peak memory" in advice
     assert ("**Trade-off**: beta leads inference performance, alpha leads evaluation scores. latency at concurrency 1 "
             "(s): beta 0.5040 vs alpha 1.004 (+99%); psychology MCQ accuracy (fraction): alpha 0.8040 vs beta 0.7040 "
-            "(-12%).") in recommendation
+            "(-12%).") in advice
 
 
 def test_time_to_target_is_read_off_the_curves(planted):

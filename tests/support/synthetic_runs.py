@@ -14,7 +14,8 @@ RUNTIME = {"runtime.name": "default", "runtime.torch": "2.5.1+cu124", "runtime.t
 def train_metrics(tokens_per_s=1000.0, eval_loss=1.5, runtime_s=3600.0, **more) -> dict:
     """What stage=train writes, with the numbers a test cares about in front."""
     return {"train.tokens_per_s": tokens_per_s, "train.eval_loss": eval_loss, "train.final_loss": eval_loss - 0.1,
-            "train.train_loss": eval_loss + 0.2, "train.samples_per_s": tokens_per_s / 500, "train.runtime_s": runtime_s,
+            "train.train_loss": eval_loss + 0.2, "train.samples_per_s": tokens_per_s / 500,
+            "train.runtime_s": runtime_s,
             "train.gpu_hours": runtime_s / 3600, "train.cpu_hours": 0.0, "train.peak_memory_gib": 40.0,
             "train.peak_memory_kind": "gpu_max_reserved", "train.trainable_params": 20185088,
             "train.tokens_seen": int(tokens_per_s * runtime_s), "train.steps": 100, "train.resumed_from_step": 0,
@@ -55,7 +56,8 @@ def swift_logging_lines(curve: list[dict], runtime_s: float) -> list[dict]:
     rows = []
     for point in curve:
         row = {k: v for k, v in point.items() if k != "step"}
-        rows.append({**row, "num_input_tokens_seen": point["step"] * 1000, "global_step/max_steps": f"{point['step']}/{last}"})
+        rows.append({**row, "num_input_tokens_seen": point["step"] * 1000,
+                     "global_step/max_steps": f"{point['step']}/{last}"})
     rows.append({"train_runtime": runtime_s, "train_samples_per_second": 1.0, "train_loss": curve[-1].get("loss", 0.0),
                  "global_step/max_steps": f"{last}/{last}"})
     rows.append({"last_model_checkpoint": f"checkpoint-{last}", "best_model_checkpoint": None, "global_step": last,
@@ -79,8 +81,8 @@ def write_run(experiment_dir: Path, model: str, seed: int, *, train: dict | None
         if metrics is None:
             continue
         write_json(folder / stage / "metrics.json", metrics)
-        done = {"code_version": code_version, "fingerprint": {"config": f"{model}{seed}{stage}", "data_hash": data_hash},
-                "started": 0.0, "finished": 1.0, "seconds": 1.0}
+        done = {"code_version": code_version, "started": 0.0, "finished": 1.0, "seconds": 1.0,
+                "fingerprint": {"config": f"{model}{seed}{stage}", "data_hash": data_hash}}
         if stage == "train":
             done["data_hash"] = data_hash
         write_json(folder / stage / "done.json", done)
@@ -129,4 +131,5 @@ def write_planted_sweep(experiment_dir):
                 evals[f"eval.perf.c{k}.output_tokens_per_s"] = 50 * k / LATENCY[model] + 100 * e
             train = train_metrics(tokens_per_s=TOKENS_PER_S[model] + 1000 * e, eval_loss=FINAL_LOSS[model] + 0.05 + e,
                                   **{"train.peak_memory_gib": MEMORY[model] + 10 * e})
-            write_run(experiment_dir, model, seed, train=train, eval=evals, curve=loss_curve(2.0 + e, FINAL_LOSS[model] + e))
+            write_run(experiment_dir, model, seed, train=train, eval=evals,
+                      curve=loss_curve(2.0 + e, FINAL_LOSS[model] + e))

@@ -51,7 +51,8 @@ def to_html(blocks: list, title: str, images: dict[str, bytes]) -> str:
         elif isinstance(block, Figure):
             data = base64.b64encode(images[block.file]).decode("ascii")
             parts.append(f'<figure><img alt="{html.escape(block.caption)}" data-file="{html.escape(block.file)}" '
-                         f'src="data:image/png;base64,{data}"><figcaption>{inline(block.caption)}</figcaption></figure>')
+                         f'src="data:image/png;base64,{data}">'
+                         f"<figcaption>{inline(block.caption)}</figcaption></figure>")
         elif isinstance(block, Code):
             parts.append(f"<pre>{html.escape(block.text.rstrip())}</pre>")
         elif isinstance(block, Embedded):

@@ -24,7 +24,7 @@ class ModelFacts:
     runtimes: dict  # stage -> "default (torch ..., transformers ...)", from the runs' metrics
 
 
-def model_facts(collection: Collection, conf_dir: Path = CONF_DIR) -> list[ModelFacts]:
+def model_facts(collection: Collection) -> list[ModelFacts]:
     """Facts from the first run's saved config.yaml of each model, else from conf/model/<name>.yaml,
     and the runtimes each ran with. One YAML parse per model, not per run.
     """
@@ -35,7 +35,7 @@ def model_facts(collection: Collection, conf_dir: Path = CONF_DIR) -> list[Model
     facts = []
     for model in collection.models:
         saved = next((run for run in collection.runs if run.model == model and "config_sha256" in run.provenance), None)
-        candidates = ([saved.folder / "config.yaml"] if saved else []) + [Path(conf_dir) / "model" / f"{model}.yaml"]
+        candidates = ([saved.folder / "config.yaml"] if saved else []) + [CONF_DIR / "model" / f"{model}.yaml"]
         source, node = "none found", {}
         for path in candidates:
             if path.exists():

@@ -19,10 +19,11 @@ class AxisVerdict:
     leads: dict[str, list[MetricResult]]  # model -> metrics it ranks first or ties first on
 
     @property
-    def leader(self) -> str | None:
-        if not self.clear:
-            return None
-        return min(self.clear, key=lambda m: (-len(self.clear[m]), -len(self.leads[m]), m))
+    def leaders(self) -> list[str]:
+        """The models clearly ahead on the most metrics (then first or tied first on the most); more
+        than one when they draw, none when no model is clearly ahead anywhere."""
+        score = {m: (len(self.clear[m]), len(self.leads[m])) for m in self.clear}
+        return sorted(m for m in score if score[m] == max(score.values()))
 
 
 def axis_verdicts(results: dict[str, MetricResult]) -> list[AxisVerdict]:
@@ -53,41 +54,51 @@ def recommendation(results: dict[str, MetricResult]) -> list[str]:
     verdicts = axis_verdicts(results)
     if not verdicts:
         return ["No ranked metric has results for two models yet, so there is nothing to recommend."]
-    bullets = []
-    for v in verdicts:
-        title = AXES[v.axis]
-        if v.leader is None:
-            most_pairs = max((c.pairs for r in v.metrics for c in r.comparisons.values()), default=0)
-            why = ("fewer than 2 shared seeds per pair of models, so no difference can be tested" if most_pairs < 2
-                   else "every first place is within seed noise of a runner-up")
-            bullets.append(f"**{title}**: no model is clearly ahead on any of its {len(v.metrics)} ranked metrics "
-                           f"({why}).")
-            continue
-        leader = v.leader
-        text = (f"**{title}**: **{leader}**, clearly ahead on {len(v.clear[leader])} of {len(v.metrics)} metrics "
-                f"({names(v.clear[leader])}); first or tied first on {len(v.leads[leader])}.")
-        others = [f"{m} on {names(v.clear[m])}" for m in sorted(v.clear) if m != leader]
-        if others:
-            text += " Also clearly ahead: " + "; ".join(others) + "."
-        bullets.append(text)
-    bullets += trade_offs([v for v in verdicts if v.leader is not None])
+    bullets = [axis_bullet(v) for v in verdicts]
+    single = [v for v in verdicts if len(v.leaders) == 1]
+    bullets += trade_offs(single)
     led = {}
-    for v in verdicts:
-        if v.leader is not None:
-            led.setdefault(v.leader, []).append(AXES[v.axis].lower())
-    if sum(len(axes) for axes in led.values()) >= 2:
-        best = min(led, key=lambda m: (-len(led[m]), m))
-        bullets.append(f"**Overall**: **{best}** leads {len(led[best])} of {len(verdicts)} axes "
-                       f"({', '.join(led[best])}).")
+    for v in single:
+        led.setdefault(v.leaders[0], []).append(AXES[v.axis].lower())
+    if len(single) >= 2:
+        most = max(len(axes) for axes in led.values())
+        best = sorted(m for m in led if len(led[m]) == most)
+        if len(best) == 1:
+            bullets.append(f"**Overall**: **{best[0]}** leads {most} of {len(verdicts)} axes "
+                           f"({', '.join(led[best[0]])}).")
+        else:
+            bullets.append("**Overall**: no single model leads most axes ("
+                           + "; ".join(f"{m}: {', '.join(led[m])}" for m in best) + ").")
     return bullets
 
 
+def axis_bullet(v: AxisVerdict) -> str:
+    title = AXES[v.axis]
+    if not v.leaders:
+        most_pairs = max((c.pairs for r in v.metrics for c in r.comparisons.values()), default=0)
+        why = ("fewer than 2 shared seeds per pair of models, so no difference can be tested" if most_pairs < 2
+               else "every first place is within seed noise of a runner-up")
+        return f"**{title}**: no model is clearly ahead on any of its {len(v.metrics)} ranked metrics ({why})."
+    first = v.leaders[0]
+    counts = f"{len(v.clear[first])} of {len(v.metrics)} metrics"
+    if len(v.leaders) == 1:
+        text = (f"**{title}**: **{first}**, clearly ahead on {counts} ({names(v.clear[first])}); first or tied "
+                f"first on {len(v.leads[first])}.")
+    else:
+        text = (f"**{title}**: " + " and ".join(f"**{m}**" for m in v.leaders) + f" share the lead, each clearly "
+                f"ahead on {counts} (" + "; ".join(f"{m}: {names(v.clear[m])}" for m in v.leaders) + ").")
+    others = [f"{m} on {names(v.clear[m])}" for m in sorted(v.clear) if m not in v.leaders]
+    if others:
+        text += " Also clearly ahead: " + "; ".join(others) + "."
+    return text
+
+
 def trade_offs(verdicts: list[AxisVerdict]) -> list[str]:
-    """For two axes led by different models: what each leader gives up on the other's axis."""
+    """For two axes, each with one leader, led by different models: what each gives up on the other's axis."""
     bullets = []
     for i, a in enumerate(verdicts):
         for b in verdicts[i + 1:]:
-            x, y = a.leader, b.leader
+            x, y = a.leaders[0], b.leaders[0]
             if x == y:
                 continue
             on_a, on_b = a.clear[x][0], b.clear[y][0]
