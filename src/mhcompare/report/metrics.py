@@ -56,6 +56,8 @@ REGISTRY = [
     (r"judge\.llm\.(?P<dim>\w+)\.mean", "judge", HIGHER, "1-5", "LLM judge: {dim}"),
     (r"judge\.llm\.(?P<what>scored|failures)", "judge", NEITHER, "conversations", "LLM judge: {what}"),
     (r"judge\.conversations", "judge", NEITHER, "conversations", "conversations generated"),
+    (r"judge\.turns", "judge", NEITHER, "turns", "turns per conversation"),
+    (r"judge\.counsellor_reply_chars\.mean", "judge", NEITHER, "characters", "mean counsellor reply length"),
 ]
 _COMPILED = [(re.compile(p), axis, better, unit, label) for p, axis, better, unit, label in REGISTRY]
 
