@@ -12,7 +12,7 @@ from mhcompare.report.stats import MetricResult, sort_key
 PROVENANCE = ("config_sha256", "recipe", "data_hash", *(f"code_version.{stage}" for stage in STAGES))
 
 
-def typed(values: list) -> pd.Series | list:
+def typed(values: list):
     """One column: integers as Int64, other numbers as float, booleans as boolean, the rest as text."""
     present = [v for v in values if v is not None]
     if present and all(isinstance(v, bool) for v in present):
