@@ -77,8 +77,8 @@ def test_train_with_a_missing_runtime_stops_before_any_work(tmp_path):
 
 
 def test_swift_3_gets_its_own_argument_names():
-    args = {"tuner_type": "lora", "lora_rank": 8}
-    assert for_swift_version(args, "3.12.6") == {"train_type": "lora", "lora_rank": 8}
+    args = {"tuner_type": "lora", "lora_rank": 8, "template": "chatglm4"}
+    assert for_swift_version(args, "3.0.3") == {"train_type": "lora", "lora_rank": 8, "template": "glm4"}
     assert for_swift_version(args, "4.6.0") == args
 
 
@@ -89,3 +89,28 @@ def test_each_real_model_names_a_runtime_with_pinned_requirements():
             text = runtimes.requirements_file(name).read_text()
             pins = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
             assert pins and all("==" in line or line.startswith("--") for line in pins), (name, pins)
+
+
+@pytest.mark.slow
+def test_one_sweep_trains_in_two_library_stacks(tmp_path_factory, tiny_cache):
+    """tiny Qwen2 in the default runtime; tiny Llama and a tiny ChatGLM3 (remote code) in the
+    legacy `glm` runtime (transformers 4.41, ms-swift 3.0), built by the sweep itself."""
+    from mhcompare.io import read_json
+
+    outputs = tmp_path_factory.mktemp("outputs")
+    root = tmp_path_factory.mktemp("runtimes")
+    out = run_py("-m", "model=tiny_qwen,tiny_llama_legacy,tiny_chatglm", "stage=[runtime,prepare,train]",
+                 "experiment_name=rt", f"paths.outputs={outputs}", f"paths.cache={tiny_cache}",
+                 f"runtimes.root={root}", "tracking=none", "data.max_rows=64", "train.effective_batch_size=8",
+                 "train.swift.max_length=512", "train.swift.eval_steps=100", "train.swift.save_steps=100",
+                 timeout=1800)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    metrics = {m: read_json(outputs / "rt" / m / "seed0" / "train" / "metrics.json")
+               for m in ("tiny_qwen", "tiny_llama_legacy", "tiny_chatglm")}
+    assert metrics["tiny_qwen"]["runtime.transformers"] == "5.19.0" and metrics["tiny_qwen"]["runtime.name"] == "default"
+    for model in ("tiny_llama_legacy", "tiny_chatglm"):
+        assert metrics[model]["runtime.name"] == "glm"
+        assert metrics[model]["runtime.transformers"] == "4.41.2" and metrics[model]["runtime.ms-swift"] == "3.0.3"
+    for m in metrics.values():
+        assert 0 < m["train.eval_loss"] < 20 and m["train.trainable_params"] > 0
+    assert metrics["tiny_chatglm"]["train.attn_impl"] is None

@@ -58,6 +58,10 @@ def prepared_files(cfg) -> dict:
 
 def run(cfg) -> dict:
     stats = prepare_dataset(cfg)
+    if cfg.model.runtime != "default":
+        # its tokenizer may need the older library stack of its runtime; counted when it trains
+        log.info("prepare: %s runs in runtime %r; token statistics skipped here", cfg.model.name, cfg.model.runtime)
+        return stats
     location = model_location(cfg)
     if not is_local(location):
         log.info("prepare: %s is not on disk yet; token statistics skipped", location)

@@ -101,7 +101,26 @@ def build_tiny_model(architecture: str, out_dir: Path, corpus: Path, size: dict,
     with atomic_dir(out_dir) as tmp:
         tokenizer.save_pretrained(tmp)
         model.save_pretrained(tmp, safe_serialization=True)
+        readable_by_older_transformers(tmp, config)
     return out_dir
+
+
+def readable_by_older_transformers(folder: Path, config) -> None:
+    """Write the files so that transformers 4.41 / tokenizers 0.19 (the legacy runtimes) load them
+    too: 5.x names the tokenizer class `TokenizersBackend` and stores BPE merges as pairs, which
+    4.x cannot read; 4.x reads `rope_theta` and `torch_dtype` at the top level of config.json.
+    Byte-level pieces hold no spaces, so "a b" merges are lossless."""
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    tokenizer_config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, ensure_ascii=False, indent=2))
+    tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    tokenizer["model"]["merges"] = [" ".join(m) if isinstance(m, list) else m for m in tokenizer["model"]["merges"]]
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
+    model_config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    model_config.setdefault("rope_theta", getattr(config, "rope_theta", None) or
+                            (getattr(config, "rope_parameters", None) or {}).get("rope_theta", 10000.0))
+    model_config.setdefault("torch_dtype", "float32")
+    (folder / "config.json").write_text(json.dumps(model_config, indent=2), encoding="utf-8")
 
 
 def ensure_tiny_model(model_cfg, corpus: Path) -> Path:

@@ -32,6 +32,13 @@ def resolve_recipe(cfg, gpus: int) -> tuple[dict, list[str]]:
         args.update(fallback)
         if changed:
             notes.append("no GPU: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+    # implementation settings a model's own code forces (never hyper-parameters), e.g. ChatGLM3's
+    # remote code rejects any attn_impl
+    overrides = cfg.model.get("recipe_overrides")
+    if overrides:
+        overrides = OmegaConf.to_container(overrides, resolve=True)
+        args.update(overrides)
+        notes.append(f"{cfg.model.name} needs " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
     return args, notes
 
 
@@ -53,8 +60,9 @@ def as_cli(args: dict) -> list[str]:
     return argv
 
 
-# ms-swift 3.x names some arguments differently from 4.x
+# ms-swift 3.x names some arguments and templates differently from 4.x
 SWIFT3_NAMES = {"tuner_type": "train_type"}
+SWIFT3_TEMPLATES = {"chatglm4": "glm4"}
 
 
 def for_swift_version(args: dict, swift_version: str | None) -> dict:
@@ -63,4 +71,7 @@ def for_swift_version(args: dict, swift_version: str | None) -> dict:
         raise RuntimeError("ms-swift is not installed in this runtime; add it to its requirements")
     if int(swift_version.split(".")[0]) >= 4:
         return dict(args)
-    return {SWIFT3_NAMES.get(k, k): v for k, v in args.items()}
+    renamed = {SWIFT3_NAMES.get(k, k): v for k, v in args.items()}
+    if "template" in renamed:
+        renamed["template"] = SWIFT3_TEMPLATES.get(renamed["template"], renamed["template"])
+    return renamed

@@ -1,7 +1,10 @@
 #!/usr/bin/env python
 """Build a tiny random-weight ChatGLM3-architecture model offline, as remote code, for tests.
 
-    <glm runtime python> scripts/build_tiny_remote_code_model.py chatglm3 OUT_DIR [--seed 0]
+    <glm runtime python> src/mhcompare/tiny/remote_code.py chatglm3 OUT_DIR --corpus FILE [--seed 0]
+
+This file is run by path with the runtime's own interpreter (mhcompare is not installed there),
+so it imports nothing from mhcompare; models.model_location calls it for `tiny.architecture: chatglm3`.
 
 No hub access: the modelling code comes from the ChatGLM2 implementation that the `modelscope`
 package ships (modelscope/models/nlp/chatglm2/; ChatGLM3-6B uses the same architecture,
@@ -27,8 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = REPO / "src" / "mhcompare" / "resources" / "demo_dialogues.jsonl"
+DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "resources" / "demo_dialogues.jsonl"
 ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|observation|>"]
 SIZE = dict(num_layers=2, hidden_size=64, ffn_hidden_size=128, kv_channels=16, num_attention_heads=4,
             multi_query_group_num=2, seq_length=4096)
