@@ -8,9 +8,9 @@ import logging
 
 from omegaconf import OmegaConf
 
-from mhcompare import artifacts
+from mhcompare import artifacts, sweep
 from mhcompare.config import as_list
-from mhcompare.io import atomic_write_text
+from mhcompare.io import atomic_write_json, atomic_write_text
 
 STAGES = {
     "runtime": "mhcompare.stages.runtime",
@@ -32,11 +32,43 @@ def run_stages(cfg) -> dict:
     if unknown:
         raise ValueError(f"unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)} "
                          "(or a list such as stage=[prepare,train])")
-    if names != ["aggregate"]:
-        # the composed config of this (model, seed), for the report's provenance
-        atomic_write_text(artifacts.run_dir(cfg) / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    results = {}
+    if names == ["aggregate"]:
+        return {"aggregate": importlib.import_module(STAGES["aggregate"]).run(cfg)}
+    run = artifacts.run_dir(cfg)
+    (run / "failed.json").unlink(missing_ok=True)  # it describes the latest attempt only
+    # the composed config of this (model, seed), for the report's provenance
+    atomic_write_text(run / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    sweep.name_slurm_job()
+    results, stages = {}, {}
     for name in names:
         log.info("stage %s: %s seed %s", name, cfg.model.name, cfg.seed)
-        results[name] = importlib.import_module(STAGES[name]).run(cfg)
+        before = done_stamps(cfg)
+        try:
+            results[name] = importlib.import_module(STAGES[name]).run(cfg)
+        except Exception as error:
+            failure = {"stage": name, "error": first_line(error), "log": sweep.job_log()}
+            atomic_write_json(run / "failed.json", failure)
+            if not sweep.in_sweep():
+                raise
+            # one failing (model, seed) must not end the sweep: record it for the summary
+            log.exception("stage %s failed for %s seed %s; the sweep goes on", name, cfg.model.name, cfg.seed)
+            stages[name] = "failed"
+            sweep.record_outcome(cfg, "failed", stages, failure)
+            return {**results, "failed": failure}
+        stages[name] = "ran" if done_stamps(cfg) != before else "done already"
+    if sweep.in_sweep():
+        sweep.record_outcome(cfg, "succeeded" if "ran" in stages.values() else "skipped", stages)
     return results
+
+
+def first_line(error: Exception) -> str:
+    """`TrainError: ms-swift exited with status 1 ...; full log: ...`: the rest is in the job log."""
+    message = str(error).strip()
+    return f"{type(error).__name__}: {message.splitlines()[0]}" if message else type(error).__name__
+
+
+def done_stamps(cfg) -> dict:
+    """When each done.json of this run (and its prepared data) was written: a stage that changes
+    none of them found its work already done."""
+    files = [artifacts.data_dir(cfg) / "done.json", *artifacts.run_dir(cfg).glob("*/done.json")]
+    return {str(f): f.stat().st_mtime_ns for f in files if f.exists()}
