@@ -1,0 +1,136 @@
+"""Sweeps through a real one-node Slurm cluster (hydra-submitit-launcher, slurmctld, slurmd,
+slurmdbd): both tiny models x 2 seeds train; a model with a bad template fails in ms-swift and a
+job cancelled by Slurm dies outright, and neither sinks the sweep; re-submitting runs nothing."""
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import REPO, run_py
+from mhcompare.io import read_json
+from support.slurm_cluster import build_tiny_models, slurm_cluster, unavailable
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))]
+
+SMALL = ["stage=[prepare,train]", "tracking=none", "data.max_rows=96", "train.effective_batch_size=8",
+         "train.swift.max_length=512", "train.swift.eval_steps=6", "train.swift.save_steps=6",
+         "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2"]
+GOOD = [(model, seed) for model in ("tiny_llama", "tiny_qwen") for seed in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with slurm_cluster() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def extra_conf(tmp_path_factory):
+    """A config folder on Hydra's search path with `tiny_broken`: tiny_qwen with a template
+    ms-swift does not know, so its training fails the way a bad model config does."""
+    conf = tmp_path_factory.mktemp("conf")
+    text = (REPO / "conf" / "model" / "tiny_qwen.yaml").read_text()
+    broken = text.replace("name: tiny_qwen", "name: tiny_broken").replace("template: qwen2_5", "template: no_such_tpl")
+    (conf / "model").mkdir()
+    (conf / "model" / "tiny_broken.yaml").write_text(broken)
+    return conf
+
+
+def cancel_when_running(cluster, job_name: str, found: dict, deadline_s: float = 300) -> None:
+    """scancel the job as soon as it runs under its (model, seed) name."""
+    env = {**cluster.env, "PATH": "/usr/bin:/bin"}
+    stop = time.time() + deadline_s
+    while time.time() < stop:
+        out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-n", job_name, "-o", "%i"], env=env,
+                             capture_output=True, text=True).stdout.split()
+        if out:
+            subprocess.run(["scancel", out[0]], env=env, check=True)
+            found["job"] = out[0]
+            return
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def sweep(cluster, extra_conf, tmp_path_factory, tiny_cache):
+    """One sweep of 6 jobs: 4 good, tiny_broken seed 0 fails in ms-swift, tiny_broken seed 1 is
+    cancelled by Slurm as soon as it runs. The cancelled job comes first (seed=1,0): the launcher
+    collects results in order, and submitit notices a job that left none only at its next poll
+    of sacct, which comes soon after the start and late after a long wait."""
+    build_tiny_models(tiny_cache)
+    outputs = tmp_path_factory.mktemp("outputs")
+    sweep_dir = outputs / "multirun" / "first"
+    cancelled = {}
+    canceller = threading.Thread(target=cancel_when_running, args=(cluster, "tiny_broken_seed1", cancelled))
+    canceller.start()
+    started = time.perf_counter()
+    out = run_py("-m", "model=tiny_broken,tiny_qwen,tiny_llama", "seed=1,0", "experiment_name=slurm-e2e",
+                 f"hydra.searchpath=[file://{extra_conf}]", f"paths.outputs={outputs}",
+                 f"paths.cache={tiny_cache}", f"hydra.sweep.dir={sweep_dir}", *SMALL, env_extra=cluster.env)
+    canceller.join()
+    return {"outputs": outputs, "experiment": outputs / "slurm-e2e", "sweep_dir": sweep_dir, "out": out,
+            "seconds": time.perf_counter() - started, "cancelled": cancelled.get("job")}
+
+
+def test_good_runs_finish_and_failures_do_not_sink_the_sweep(sweep):
+    out = sweep["out"]
+    assert out.returncode == 1, out.stdout[-4000:] + out.stderr[-4000:]  # some runs failed: exit 1
+    summary = read_json(sweep["sweep_dir"] / "summary.json")
+    assert summary["counts"] == {"succeeded": 4, "failed": 2}, summary
+    for model, seed in GOOD:
+        train = sweep["experiment"] / model / f"seed{seed}" / "train"
+        assert (train / "done.json").exists() and (train / "adapter" / "adapter_model.safetensors").exists()
+        assert read_json(train / "metrics.json")["train.steps"] > 0
+        assert not (train.parent / "failed.json").exists()
+    assert "Sweep summary: 4 succeeded, 2 failed" in out.stdout + out.stderr
+
+
+def test_a_failing_job_says_why_and_where_its_log_is(sweep):
+    failed = read_json(sweep["experiment"] / "tiny_broken" / "seed0" / "failed.json")
+    assert failed["stage"] == "train" and "ms-swift exited with status" in failed["error"]
+    assert failed["log"].endswith("_0_log.out") and "/.submitit/" in failed["log"]
+    assert "no_such_tpl" in open(failed["log"], encoding="utf-8").read()  # ms-swift's own error is in it
+    run = next(r for r in read_json(sweep["sweep_dir"] / "summary.json")["runs"]
+               if (r["model"], r["seed"]) == ("tiny_broken", 0))
+    assert run["status"] == "failed" and run["failure"] == failed
+
+
+def test_a_job_slurm_cancels_is_reported_failed_with_its_state(sweep):
+    assert sweep["cancelled"], "the tiny_broken seed 1 job was never seen running"
+    failed = read_json(sweep["experiment"] / "tiny_broken" / "seed1" / "failed.json")
+    assert failed["stage"] == "slurm" and "CANCELLED" in failed["error"] and sweep["cancelled"] in failed["error"]
+    run = next(r for r in read_json(sweep["sweep_dir"] / "summary.json")["runs"]
+               if (r["model"], r["seed"]) == ("tiny_broken", 1))
+    assert run["status"] == "failed" and run["log"] == failed["log"]
+
+
+def test_aggregate_reports_the_good_runs_and_lists_the_failed(sweep):
+    report = sweep["experiment"] / "report"
+    text = (report / "performance_comparison.md").read_text(encoding="utf-8")
+    assert "tiny_qwen" in text and "tiny_llama" in text
+    assert "tiny_broken" in text  # named among the failed runs, not silently dropped
+
+
+def test_the_multirun_record_holds_launch_config_and_slurm_logs(sweep, cluster):
+    sweep_dir = sweep["sweep_dir"]
+    launch = (sweep_dir / "multirun.yaml").read_text()
+    assert "_target_: hydra_plugins.mhcompare_launcher.SlurmLauncher" in launch and "partition: h100" in launch
+    assert len(list((sweep_dir / ".submitit").glob("*/*_0_log.out"))) == 6
+    assert len(list(sweep_dir.glob("*_seed*/outcome.json"))) == 6
+    # each array task renamed itself after its run, so sacct says which (model, seed) it was
+    names = {row[0] for row in cluster.sacct("-X", "--format=JobName")}
+    assert {f"{m}_seed{s}" for m, s in GOOD} <= names
+
+
+def test_resubmitting_a_finished_sweep_runs_nothing_new(sweep, cluster, tiny_cache):
+    experiment = sweep["experiment"]
+    stamps = {p: p.stat().st_mtime_ns for p in experiment.glob("*/seed*/train/**/*") if p.is_file()}
+    again = sweep["outputs"] / "multirun" / "again"
+    out = run_py("-m", "model=tiny_qwen,tiny_llama", "seed=0,1", "experiment_name=slurm-e2e",
+                 f"paths.outputs={sweep['outputs']}", f"paths.cache={tiny_cache}", f"hydra.sweep.dir={again}",
+                 *SMALL, env_extra=cluster.env)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    summary = read_json(again / "summary.json")
+    assert summary["counts"] == {"skipped": 4}
+    assert all(r["stages"] == {"prepare": "done already", "train": "done already"} for r in summary["runs"])
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # not one training file rewritten
