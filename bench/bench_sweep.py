@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from support.slurm_cluster import build_tiny_models, slurm_cluster, unavailable  # noqa: E402
+from support.slurm_cluster import build_tiny_models, slurm_cluster, unavailable
 
 SMALL = ["stage=[prepare,train]", "tracking=none", "data.max_rows=96", "train.effective_batch_size=8",
          "train.swift.max_length=512", "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1",
@@ -34,7 +34,8 @@ def timed_sweep(cluster, args: list[str]) -> tuple[float, float]:
     queued = None
     while sweep.poll() is None:
         if queued is None:
-            listed = subprocess.run(["squeue", "-h", "-o", "%F"], env=env, capture_output=True, text=True)
+            listed = subprocess.run(["squeue", "-h", "-o", "%F"], env=env, capture_output=True, text=True,
+                                    check=False)
             if set(listed.stdout.split()) - known:
                 queued = time.perf_counter() - started
         time.sleep(0.05)

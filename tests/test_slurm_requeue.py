@@ -19,9 +19,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(unavailable() is not None, re
 RECIPE = ["model=tiny_qwen", "seed=0", "stage=[prepare,train]", "tracking=none", "experiment_name=requeue",
           "train.effective_batch_size=8", "train.swift.num_train_epochs=4", "train.swift.max_length=512",
           "train.swift.save_steps=4", "train.swift.eval_steps=1000", "train.swift.logging_steps=2"]
-# a one-minute limit; USR2 5 s before it (Slurm checks every 30 s, so it comes 25-55 s in)
+# a one-minute limit; USR2 5 s before it (Slurm checks every 30 s, so it comes 25-55 s in). Two
+# allocations on a quiet machine (about 90 s in all); more under load, hence the generous count
 TIME_LIMITED = ["hydra/launcher=slurm", "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=5",
-                "hydra.launcher.max_num_timeout=10", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2"]
+                "hydra.launcher.max_num_timeout=20", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2"]
 SAME = ("train.eval_loss", "train.final_loss", "train.steps", "train.tokens_seen", "train.trainable_params")
 
 

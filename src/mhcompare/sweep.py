@@ -3,12 +3,12 @@
     multirun/<date>/<time>/                 the sweep's record
         multirun.yaml                       its launch config (Hydra)
         summary.json                        every (model, seed): succeeded | skipped | failed
-        <model>_seed<k>/outcome.json        what that job did; run.log, its Hydra log
-        .submitit/<job id>/                 on Slurm: the sbatch script and <job id>_0_log.out
+        <model>_seed<k>/outcome.json        what that job did (beside run.log, its Hydra log)
+        .submitit/<array>_<task>/           on Slurm: the job's log, <array>_<task>_0_log.out
 
 A failing job records its failure (outcome.json here, failed.json in its run folder) instead of
 raising, so one bad (model, seed) never stops the others; the summary then lists it, and the
-sweep command exits 1.
+sweep command exits 1. Jobs Slurm kills are recorded by hydra_plugins.mhcompare_launcher.
 """
 import logging
 import os

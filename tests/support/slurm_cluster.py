@@ -63,14 +63,14 @@ def slurm_cluster():
     state = Path(tempfile.mkdtemp(prefix="mhc-slurm-", dir="/tmp"))
     started = time.perf_counter()
     result = subprocess.run(["bash", str(SCRIPTS / "start.sh"), str(state)], capture_output=True, text=True,
-                            env={**os.environ, "MHC_SLURM_PORT": str(free_port_block())}, timeout=180)
+                            env={**os.environ, "MHC_SLURM_PORT": str(free_port_block())}, timeout=180, check=False)
     if result.returncode != 0:
         shutil.rmtree(state, ignore_errors=True)
         raise RuntimeError(f"scripts/slurm/start.sh failed:\n{result.stdout}\n{result.stderr}")
     try:
         yield SlurmCluster(state, time.perf_counter() - started)
     finally:
-        subprocess.run(["bash", str(SCRIPTS / "stop.sh"), str(state)], capture_output=True, timeout=120)
+        subprocess.run(["bash", str(SCRIPTS / "stop.sh"), str(state)], capture_output=True, timeout=120, check=False)
     shutil.rmtree(state, ignore_errors=True)
 
 

@@ -1,11 +1,14 @@
 """The Slurm launcher of conf/hydra/launcher/slurm.yaml. Hydra instantiates launchers only from
 the hydra_plugins namespace, hence this package; the sweep's bookkeeping is in mhcompare.sweep."""
+import logging
 from pathlib import Path
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
 
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
@@ -15,8 +18,6 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
 
     def launch(self, job_overrides, initial_job_idx):
         import submitit
-
-        from mhcompare.sweep import log
 
         params = dict(self.params)
         executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
@@ -38,7 +39,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         """The job's own JobReturn or, for a job that died without one, a recorded failure."""
         from submitit.core.utils import FailedJobError, UncompletedJobError
 
-        from mhcompare.sweep import log, record_lost_job
+        from mhcompare.sweep import record_lost_job
 
         try:
             return job.results()[0]
