@@ -104,3 +104,9 @@ def test_an_unknown_stage_is_named():
     out = run_py("stage=trian", "tracking=none")
     assert out.returncode != 0
     assert "unknown stage 'trian'" in out.stderr
+
+
+def test_experiment_level_stages_create_no_model_seed_folder(tmp_path):
+    out = run_py("stage=aggregate", f"paths.outputs={tmp_path}", "tracking=none")
+    assert out.returncode != 0 and "no run folders" in out.stderr  # nothing trained, nothing invented
+    assert not (tmp_path / "demo" / "tiny_qwen").exists()

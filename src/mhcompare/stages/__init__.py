@@ -23,6 +23,9 @@ STAGES = {
     "judge_analysis": "mhcompare.stages.judge_analysis",
 }
 
+# stages about the whole experiment, not one (model, seed): they get no run folder
+EXPERIMENT_STAGES = ("aggregate", "judge_app", "judge_analysis")
+
 log = logging.getLogger(__name__)
 
 
@@ -32,8 +35,8 @@ def run_stages(cfg) -> dict:
     if unknown:
         raise ValueError(f"unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)} "
                          "(or a list such as stage=[prepare,train])")
-    if names == ["aggregate"]:
-        return {"aggregate": importlib.import_module(STAGES["aggregate"]).run(cfg)}
+    if all(n in EXPERIMENT_STAGES for n in names):
+        return {n: importlib.import_module(STAGES[n]).run(cfg) for n in names}
     run = artifacts.run_dir(cfg)
     (run / "failed.json").unlink(missing_ok=True)  # it describes the latest attempt only
     # the composed config of this (model, seed), for the report's provenance

@@ -22,7 +22,11 @@ def run(cfg) -> dict:
                         expected_models=tuple(str(m) for m in models) if models else None,
                         expected_seeds=tuple(int(s) for s in seeds) if seeds and all(
                             str(s).isdigit() for s in seeds) else None)
-    return build_report(artifacts.experiment_dir(cfg), artifacts.report_dir(cfg), settings)
+    experiment = artifacts.experiment_dir(cfg)
+    if not experiment.is_dir():
+        raise FileNotFoundError(f"no run folders under {experiment}: nothing of experiment "
+                                f"{cfg.experiment_name!r} has run yet (check experiment_name and paths.outputs)")
+    return build_report(experiment, artifacts.report_dir(cfg), settings)
 
 
 def sweep_values(cfg, key: str) -> list[str] | None:
