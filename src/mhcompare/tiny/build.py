@@ -8,9 +8,10 @@ seeded, so the same inputs give the same files.
 """
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
-from mhcompare.io import atomic_dir
 
 QWEN_CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -98,10 +99,21 @@ def build_tiny_model(architecture: str, out_dir: Path, corpus: Path, size: dict,
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    with atomic_dir(out_dir) as tmp:
+    # jobs of a sweep may build the same tiny model at once: the first rename wins, and a later
+    # one never deletes a folder another job is already training from
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
         tokenizer.save_pretrained(tmp)
         model.save_pretrained(tmp, safe_serialization=True)
         readable_by_older_transformers(tmp, config)
+        tmp.chmod(0o755)
+        os.rename(tmp, out_dir)
+    except OSError:
+        if not (out_dir / "config.json").exists():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 
 
