@@ -36,6 +36,9 @@ def main() -> None:
         with served_model(cfg, log_path=Path(tmp) / "server.log") as endpoint:
             records = dialogue_records(Path(tmp) / "out/demo/data/demo/val.jsonl", items)
             folder = write_qa_sets(Path(tmp) / "direct", {"dialogue": records})
+            # warm-up: the first EvalScope call in a process pays its imports and tokenizer loads
+            run_evalscope(endpoint, {"general_qa": {"local_path": str(folder), "subset_list": ["dialogue"]}},
+                          Path(tmp) / "warm_work", cfg.eval.generation, cfg.eval.eval_batch_size, limit=4)
             started = time.perf_counter()
             run_evalscope(endpoint, {"general_qa": {"local_path": str(folder), "subset_list": ["dialogue"]}},
                           Path(tmp) / "direct_work", cfg.eval.generation, cfg.eval.eval_batch_size)
