@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mhcompare.serving.commands import serve_command
-from mhcompare.train.subprocess_run import stop_process_group
+from mhcompare.train.subprocess_run import die_with_parent, stop_process_group
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ def serve(cmd: list[str], served_name: str, port: int, log_path: Path, timeout_s
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=die_with_parent,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         log.write(f"# server pid {proc.pid}\n")
     try:

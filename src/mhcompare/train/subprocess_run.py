@@ -1,10 +1,22 @@
 """Run a heavy command as a child process: stream its output to the job log and a file, stop it
 with us, and measure its own peak memory."""
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM if this process dies, even by SIGKILL, so a killed
+    job never leaves a trainer or a model server behind (Linux; elsewhere a no-op)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def run_streamed(cmd: list[str], log_path: Path, env: dict | None = None, cwd: Path | None = None) -> dict:
@@ -15,10 +27,12 @@ def run_streamed(cmd: list[str], log_path: Path, env: dict | None = None, cwd: P
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                text=True, errors="replace", bufsize=1, start_new_session=True)
+                                text=True, errors="replace", bufsize=1, start_new_session=True,
+                                preexec_fn=die_with_parent)
         try:
             for line in proc.stdout:
                 log.write(line)
+                log.flush()  # `tail -f` on the log follows the run live
                 sys.stdout.write(line)
                 tail.append(line)
                 del tail[:-40]
