@@ -114,3 +114,39 @@ def test_one_sweep_trains_in_two_library_stacks(tmp_path_factory, tiny_cache):
     for m in metrics.values():
         assert 0 < m["train.eval_loss"] < 20 and m["train.trainable_params"] > 0
     assert metrics["tiny_chatglm"]["train.attn_impl"] is None
+
+
+@pytest.fixture(scope="module")
+def resolver(tmp_path_factory) -> str:
+    """A pip new enough to resolve from wheel metadata alone (PEP 658), so checking a CUDA stack
+    does not download gigabytes."""
+    import subprocess
+
+    venv = tmp_path_factory.mktemp("resolver") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", "pip>=24"], check=True)
+    return str(venv / "bin/python")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["glm", "internlm", "baichuan", "lmdeploy"])
+def test_each_runtime_requirement_set_resolves(resolver, name, tmp_path):
+    import json
+    import re
+    import subprocess
+
+    report = tmp_path / "report.json"
+    out = subprocess.run([resolver, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+                          "--report", str(report), "-r", str(runtimes.REQUIREMENTS_DIR / f"{name}.txt")],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    def canonical(package: str) -> str:  # PEP 503: ms_swift and ms-swift are one package
+        return re.sub(r"[-_.]+", "-", package.strip()).lower()
+
+    resolved = {canonical(i["metadata"]["name"]): i["metadata"]["version"]
+                for i in json.loads(report.read_text())["install"]}
+    pins = [line.split("==") for line in runtimes.requirements_file(name).read_text().splitlines()
+            if "==" in line and not line.startswith("#")]
+    for package, version in pins:
+        # the local CPU wheel of torch carries a `+cpu` label: compare the public version
+        assert resolved[canonical(package)].split("+")[0] == version.strip(), package
