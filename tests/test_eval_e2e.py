@@ -7,6 +7,7 @@ import pytest
 
 from conftest import run_py
 from mhcompare.io import read_json
+from support.processes import process_alive
 
 pytestmark = pytest.mark.slow
 
@@ -18,14 +19,6 @@ FAST_EVAL = ["eval.limit=6", "eval.dialogue.max_items=6", "eval.generation.max_t
 
 def server_pid(log_text: str) -> int:
     return int(re.search(r"# server pid (\d+)", log_text).group(1))
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture(scope="module")

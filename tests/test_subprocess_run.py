@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+from support.processes import process_alive
+
 SCRIPT = """
 import sys, time
 from pathlib import Path
@@ -12,14 +14,6 @@ from mhcompare.train.subprocess_run import run_streamed
 run_streamed([sys.executable, "-c", "import os, time; print(os.getpid(), flush=True); time.sleep(600)"],
              Path(sys.argv[1]))
 """
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_a_child_dies_when_its_parent_is_killed(tmp_path):
@@ -32,11 +26,11 @@ def test_a_child_dies_when_its_parent_is_killed(tmp_path):
             lines = log.read_text().splitlines() if log.exists() else []
             child = int(lines[1]) if len(lines) > 1 else None
             time.sleep(0.2)
-        assert child and alive(child)
+        assert child and process_alive(child)
     finally:
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
     deadline = time.monotonic() + 10
-    while alive(child) and time.monotonic() < deadline:
+    while process_alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not alive(child), "the child outlived its killed parent"
+    assert not process_alive(child), "the child outlived its killed parent"

@@ -62,8 +62,10 @@ def run(cfg) -> dict:
                                        "subset_list": list(cfg.eval.psych_mcq.subsets)}
     for name, builtin in (cfg.eval.builtin or {}).items():
         dataset_args[name] = {"local_path": str(builtin.local_path), "subset_list": list(builtin.subsets)}
+    # every counsellor turn of the held-out dialogues: the dialogue task's items and perf's prompts
+    held_out = dialogue_records(artifacts.data_dir(cfg) / "val.jsonl", None) if {"dialogue", "perf"} & set(tasks) else []
     if "dialogue" in tasks:
-        qa_sets["dialogue"] = dialogue_records(artifacts.data_dir(cfg) / "val.jsonl", cfg.eval.dialogue.max_items)
+        qa_sets["dialogue"] = held_out[:cfg.eval.dialogue.max_items] if cfg.eval.dialogue.max_items else held_out
     if "crisis" in tasks:
         rules = CrisisRules.load(cfg.eval.crisis.rules)
         qa_sets["crisis"] = crisis_records(cfg.eval.crisis.prompts)
@@ -82,8 +84,7 @@ def run(cfg) -> dict:
                           cfg.eval.limit)
         if "perf" in tasks:
             from mhcompare.eval.perf import run_perf
-            prompts = [r["messages"][-1]["content"] for r in
-                       dialogue_records(artifacts.data_dir(cfg) / "val.jsonl", None)]
+            prompts = [r["messages"][-1]["content"] for r in held_out]
             perf = run_perf(endpoint, prompts, cfg.eval.perf.concurrency, cfg.eval.perf.requests_per_level,
                             cfg.eval.perf.max_tokens, out / "perf")
             metrics.update({f"eval.perf.{k}": v for k, v in perf.items()})
