@@ -46,3 +46,18 @@ def emollm_sample() -> Path:
     if not EMOLLM_SAMPLE.exists():
         pytest.skip(f"the EmoLLM sample is not at {EMOLLM_SAMPLE} (it lives in shared/ beside the repo)")
     return EMOLLM_SAMPLE
+
+
+@pytest.fixture(scope="session")
+def runtimes_root() -> Path:
+    """The project's runtimes folder: each runtime is built once per machine and reused by every
+    test (and by .ci/run's later runs), as a user's sweep reuses it."""
+    return Path(os.environ.get("MHC_RUNTIMES", REPO / ".runtimes"))
+
+
+@pytest.fixture(scope="session")
+def tiny_real_model(tiny_cache, runtimes_root):
+    """tiny_real_model("baichuan") -> a tiny random-weight Baichuan2 with its real tokenizer and code."""
+    from support.real_models import build_tiny_real_model
+
+    return lambda model: build_tiny_real_model(model, tiny_cache, runtimes_root)

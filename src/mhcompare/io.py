@@ -1,5 +1,6 @@
 """Atomic file output: a reader never sees a half-written file or folder."""
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -60,3 +61,32 @@ def atomic_dir(final: Path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, waiting_message: str | None = None, log=print):
+    """Hold an exclusive lock on a file while the block runs: jobs that build or fetch the same
+    thing at once take turns (the lock goes with the process, also when it is killed)."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting_message:
+                log(waiting_message)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,4 +1,4 @@
-"""Where a model's weights are: a hub id, a local folder, or a tiny model we build."""
+"""Where a model's files are: the fetched copy (stage=fetch), or a tiny model we build."""
 from pathlib import Path
 
 from mhcompare.config import resource_path
@@ -25,16 +25,13 @@ def build_remote_code_tiny_model(cfg, corpus: Path) -> Path:
 
 
 def model_location(cfg) -> str:
-    """A local folder or a hub id, building the tiny demo model first when the config names one."""
+    """The local folder of this run's model: a tiny demo model is built first; a real model must
+    have been fetched (stage=fetch), else this stops with the command that fetches it."""
     if cfg.model.tiny:
         from mhcompare.tiny.build import ensure_tiny_model
         corpus = Path(resource_path("demo_dialogues.jsonl"))
         if cfg.model.tiny.architecture in REMOTE_CODE_ARCHITECTURES:
             return str(build_remote_code_tiny_model(cfg, corpus))
         return str(ensure_tiny_model(cfg.model, corpus).resolve())
-    path = Path(str(cfg.model.path)).expanduser()
-    return str(path.resolve()) if path.exists() else str(cfg.model.path)
-
-
-def is_local(location: str) -> bool:
-    return Path(location).is_dir()
+    from mhcompare.fetch.manifest import fetched_model_dir
+    return str(fetched_model_dir(cfg))

@@ -10,14 +10,6 @@ from mhcompare.data.formats import detect_format, to_canonical
 from mhcompare.data.read import read_records
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_canonical(path: Path) -> tuple[str, list[dict], int]:
     """(format, canonical rows with exact duplicates removed, number of duplicates)."""
     records = read_records(path)
@@ -77,13 +69,3 @@ def dialogue_text(row: dict) -> str:
 def char_stats(rows: list[dict]) -> dict:
     return {"chars": describe([len(dialogue_text(r)) for r in rows]),
             "turns": describe([len(r["conversations"]) for r in rows])}
-
-
-def token_stats(rows: list[dict], tokenizer_path: Path, max_length: int) -> dict:
-    """Token lengths with the model's own tokenizer, and how many dialogues exceed max_length."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path), trust_remote_code=True)
-    lengths = [len(tokenizer(dialogue_text(r))["input_ids"]) for r in rows]
-    return {"tokens": describe(lengths), "over_max_length": sum(n > max_length for n in lengths),
-            "max_length": max_length}

@@ -14,6 +14,7 @@ from mhcompare.io import atomic_write_json, atomic_write_text
 
 STAGES = {
     "runtime": "mhcompare.stages.runtime",
+    "fetch": "mhcompare.stages.fetch",
     "prepare": "mhcompare.stages.prepare",
     "train": "mhcompare.stages.train",
     "eval": "mhcompare.stages.eval",

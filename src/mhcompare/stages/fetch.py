@@ -1,0 +1,103 @@
+"""stage=fetch: download each model once (and the dataset), before any job needs them.
+
+    python run.py -m model=qwen,llama,chatglm,internlm,baichuan stage=fetch          # from the hub
+    python run.py model=baichuan stage=fetch model.source=/shared/models/Baichuan2-7B-Chat
+
+Run it on a node with network; every later stage reads the fetched copy through its manifest,
+so training, serving and token counting run offline. Several jobs may run it at once: they take
+turns on a lock, and the later ones find the work done. An interrupted download resumes.
+"""
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from mhcompare.data.source import resolve_source
+from mhcompare.fetch.download import HUBS, copy_local, download_from_hub
+from mhcompare.fetch.manifest import MANIFEST, checksums, manifest_path, missing_or_changed
+from mhcompare.fetch.repairs import apply_repairs
+from mhcompare.io import atomic_write_json, exclusive_lock, read_json
+
+log = logging.getLogger(__name__)
+
+
+def fetch_request(cfg) -> dict:
+    """What is asked for; a manifest made for the same request is reused."""
+    source = str(cfg.model.source)
+    hub = cfg.model.hub
+    request = {"repairs": list(cfg.model.get("repairs") or [])}
+    if source in HUBS:
+        repo_id = hub.get(source)
+        if not repo_id:
+            raise ValueError(f"model.hub.{source} is not set for {cfg.model.name}; "
+                             f"set it, or fetch from a folder with model.source=/path/to/model")
+        return {**request, "kind": source, "id": str(repo_id), "revision": hub.get("revision"),
+                "ignore": list(hub.get("ignore") or [])}
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"model.source={source}: neither a hub ({', '.join(HUBS)}) nor an existing "
+                                f"folder; give the folder that holds the model's config.json and weights")
+    return {**request, "kind": "local", "path": str(folder.resolve())}
+
+
+def fetch_model(cfg) -> dict:
+    target = Path(str(cfg.model.path)).expanduser().resolve()
+    request = fetch_request(cfg)
+    lock = target.parent / f".{target.name}.lock"
+    with exclusive_lock(lock, f"fetch: another job is fetching {cfg.model.name}; waiting for it", log.info):
+        if manifest_path(target).exists() and not cfg.force:
+            manifest = read_json(manifest_path(target))
+            if manifest["request"] == request and not missing_or_changed(target, manifest):
+                log.info("fetch: %s is up to date in %s", cfg.model.name, target)
+                return manifest
+        started = time.time()
+        staging = target.parent / f".{target.name}.partial"  # kept when interrupted: a download resumes
+        if request["kind"] == "local":
+            log.info("fetch: copying %s -> %s", request["path"], target)
+            copy_local(Path(request["path"]), staging)
+            revision = None
+        else:
+            log.info("fetch: downloading %s from %s (revision %s) -> %s", request["id"], request["kind"],
+                     request["revision"] or "newest", target)
+            revision = download_from_hub(request["kind"], request["id"], request["revision"], request["ignore"],
+                                         staging)
+        repairs = apply_repairs(staging, request["repairs"])
+        for record in repairs:
+            log.info("fetch: repaired %s in the fetched copy: %s", record["file"], record["what"])
+        files = checksums(staging)
+        manifest = {"model": str(cfg.model.name), "display_name": str(cfg.model.display_name), "request": request,
+                    "revision": revision, "repairs": repairs, "files": files,
+                    "bytes": sum(f["bytes"] for f in files.values()), "fetched_at": started,
+                    "seconds": round(time.time() - started, 3)}
+        if request["kind"] != "local" and not request["revision"]:
+            log.warning("fetch: %s has no pinned revision (model.hub.revision); the manifest records the one "
+                        "fetched (%s): pin it in conf/model/%s.yaml so every node gets the same files",
+                        cfg.model.name, revision, cfg.model.name)
+        atomic_write_json(staging / MANIFEST, manifest)
+        replace_folder(staging, target)
+        log.info("fetch: %s -> %s (%d files, %.2f GB)", cfg.model.name, target, len(files), manifest["bytes"] / 1e9)
+        return manifest
+
+
+def replace_folder(new: Path, final: Path) -> None:
+    """Put a finished folder in place in one rename (the old copy, if any, is removed after)."""
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(new, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def run(cfg) -> dict:
+    data_file = resolve_source(cfg.data, cfg.paths.cache)  # a hub dataset is downloaded once, here
+    log.info("fetch: dataset %s", data_file)
+    if cfg.model.tiny:
+        from mhcompare.models import model_location
+        location = model_location(cfg)  # tiny models are built offline, not fetched
+        return {"fetch.model": location, "fetch.data": str(data_file)}
+    manifest = fetch_model(cfg)
+    summary = {"fetch.model": str(Path(str(cfg.model.path)).resolve()), "fetch.data": str(data_file),
+               "fetch.revision": manifest["revision"], "fetch.files": len(manifest["files"]),
+               "fetch.repairs": len(manifest["repairs"])}
+    return summary
