@@ -12,7 +12,7 @@ from mhcompare.train.recipe import resolve_recipe
 
 REAL_MODELS = ["qwen", "llama", "chatglm", "internlm", "baichuan"]
 ALL_MODELS = REAL_MODELS + ["tiny_qwen", "tiny_llama"]
-SWIFT_NAMES = {"qwen": ("qwen2", "qwen2_5"), "llama": ("llama", "llama3_2"), "chatglm": ("chatglm3", "chatglm4"),
+SWIFT_NAMES = {"qwen": ("qwen2", "qwen2_5"), "llama": ("llama", "llama3_1_pinned_date"), "chatglm": ("chatglm3", "chatglm4"),
                "internlm": ("internlm2", "internlm2"), "baichuan": ("baichuan2", "baichuan")}
 
 
@@ -26,32 +26,42 @@ def test_every_model_composes_with_what_a_user_would_look_up(model):
     assert isinstance(cfg.model.trust_remote_code, bool)
     if model in REAL_MODELS:
         assert (cfg.model.swift.model_type, cfg.model.swift.template) == SWIFT_NAMES[model]
-        assert cfg.model.hub.modelscope and cfg.model.hub.huggingface
-        assert cfg.model.path == cfg.model.hub.modelscope
+        assert cfg.model.hub.modelscope and cfg.model.hub.huggingface and cfg.model.source == "modelscope"
+        # every stage reads the fetched copy in the shared models folder
+        assert cfg.model.path == f"{cfg.paths.models}/{model}"
 
 
 def test_the_15_job_grid_composes_with_one_fair_recipe():
-    """model x seed: every job valid, every job the same hyper-parameters and effective batch."""
-    recipes, forced_anywhere = {}, set()
+    """model x seed: every job valid, every job the same hyper-parameters, effective batch and
+    packing rule; only the attention implementation follows what each model's code accepts."""
+    recipes = {}
     for model, seed in itertools.product(REAL_MODELS, [0, 1, 2]):
         cfg = compose_config([f"model={model}", f"seed={seed}", "stage=train"])
-        recipe, notes = resolve_recipe(cfg, gpus=1)
+        recipe, notes = resolve_recipe(cfg, gpus=1, flash_attn_installed=True)
         batch = recipe["per_device_train_batch_size"] * recipe["gradient_accumulation_steps"]
         assert batch == 32, (model, batch)
-        forced = set(cfg.model.get("recipe_overrides") or {})  # implementation settings, said in the notes
-        assert all(any(k in n for n in notes) for k in forced)
-        assert not forced & {"learning_rate", "lora_rank", "lora_alpha", "num_train_epochs", "max_length"}
-        forced_anywhere |= forced
+        assert recipe["packing"] is False
         recipes[(model, seed)] = {k: v for k, v in recipe.items() if k not in {
-            "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps", "packing"}}
-    assert all(r["attn_impl"] == "flash_attn" for (m, _), r in recipes.items() if m != "chatglm")
-    recipes = {key: {k: v for k, v in r.items() if k not in forced_anywhere} for key, r in recipes.items()}
+            "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps", "attn_impl"}}
+        expected_attn = None if model in ("chatglm", "baichuan") else "flash_attn"
+        assert recipe["attn_impl"] == expected_attn, model
+        assert all("attn_impl" in n for n in notes) and len(notes) == (1 if expected_attn is None else 0), notes
     first = next(iter(recipes.values()))
     assert all(r == first for r in recipes.values())
     assert first["lora_rank"] == 8 and first["lora_alpha"] == 32 and first["lora_dropout"] == 0.1
     assert first["learning_rate"] == 2e-4 and first["num_train_epochs"] == 1 and first["max_length"] == 3072
     assert first["torch_dtype"] == "bfloat16"
     assert first["gradient_checkpointing"] is True and first["target_modules"] == "all-linear"
+
+
+def test_attention_falls_back_to_what_the_model_code_and_runtime_allow():
+    cfg = compose_config(["model=internlm"])
+    recipe, notes = resolve_recipe(cfg, gpus=1, flash_attn_installed=False)
+    assert recipe["attn_impl"] == "eager" and "flash-attn is not usable here" in notes[0]
+    recipe, notes = resolve_recipe(cfg, gpus=0)  # the CPU fallback asks for sdpa, which InternLM2 refuses
+    assert recipe["attn_impl"] == "eager" and "accepts only flash_attn, eager" in notes[-1]
+    recipe, _ = resolve_recipe(compose_config(["model=qwen"]), gpus=1, flash_attn_installed=False)
+    assert recipe["attn_impl"] == "sdpa"
 
 
 def test_without_a_gpu_the_recipe_falls_back_and_says_so():
@@ -67,10 +77,13 @@ def test_effective_batch_must_divide_evenly():
         resolve_recipe(cfg, gpus=1)
 
 
-def test_packing_is_turned_off_for_models_that_cannot_pack():
-    cfg = compose_config(["model=chatglm"])
-    recipe, notes = resolve_recipe(cfg, gpus=1)
-    assert recipe["packing"] is False and any("packing off" in n for n in notes)
+def test_packing_for_a_grid_with_a_model_that_cannot_pack_is_refused():
+    """Turning it off for that model alone would give it other optimizer steps than the rest."""
+    cfg = compose_config(["model=chatglm", "train.swift.packing=true"])
+    with pytest.raises(ValueError, match="chatglm cannot pack.*one rule"):
+        resolve_recipe(cfg, gpus=1)
+    recipe, _ = resolve_recipe(compose_config(["model=qwen", "train.swift.packing=true"]), gpus=1)
+    assert recipe["packing"] is True
 
 
 def test_any_swift_argument_can_be_overridden_or_added_from_the_command_line():

@@ -63,6 +63,9 @@ def test_swanlab_records_each_run_grouped_by_experiment_and_no_secret_is_written
     assert sorted(b"tiny_qwen-seed0" in h for h in headers) == [False, True]
     # the run header is protobuf: field 7 (group) is b":" + length + name
     assert all(b":\x07grp-7e1" in h for h in headers)
+    # the curves: ms-swift's logging.jsonl rows, sent while training ran
+    runs = [p.read_bytes() for p in (outputs / "grp-7e1" / "swanlog").glob("run-*/run-*.swanlab")]
+    assert all(b"train/loss" in r and b"eval/loss" in r and b"train/learning_rate" in r for r in runs)
     for path in outputs.rglob("*"):
         if path.is_file() and path.stat().st_size < 5_000_000:
             assert SECRET.encode() not in path.read_bytes(), f"secret leaked into {path}"

@@ -17,12 +17,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mhcompare.io import atomic_write_json, read_json
+from mhcompare.io import atomic_write_json, exclusive_lock, read_json
 
 DEFAULT = "default"
 REQUIREMENTS_DIR = Path(__file__).resolve().parents[2] / "runtimes"
 STAMP = ".mhcompare-runtime.json"
-VERSIONED = ("torch", "transformers", "tokenizers", "peft", "trl", "accelerate", "ms-swift", "lmdeploy", "vllm")
+VERSIONED = ("torch", "transformers", "tokenizers", "peft", "trl", "accelerate", "ms-swift", "lmdeploy", "vllm",
+             "flash-attn")
 
 
 class RuntimeMissing(RuntimeError):
@@ -63,10 +64,18 @@ def runtime_python(root, name: str, model_name: str = "<model>") -> str:
 
 
 def create_runtime(root, name: str, log=print) -> Path:
-    """Build (or rebuild) a runtime's virtual environment from its pinned requirements."""
+    """Build (or rebuild) a runtime's virtual environment from its pinned requirements. Jobs that
+    need the same runtime at once take turns on a lock; the later ones find it built."""
     folder = runtime_dir(root, name)
     if name == DEFAULT or is_current(root, name):
         return folder
+    with exclusive_lock(folder.parent / f".{name}.lock", f"runtime {name}: another job is building it; waiting", log):
+        if not is_current(root, name):
+            build_runtime(folder, name, log)
+    return folder
+
+
+def build_runtime(folder: Path, name: str, log) -> None:
     requirements = requirements_file(name)
     shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +96,6 @@ def create_runtime(root, name: str, log=print) -> Path:
     versions = library_versions(python)
     atomic_write_json(folder / STAMP, {"name": name, "requirements_sha256": requirements_hash(name),
                                        "requirements": str(requirements), "versions": versions})
-    return folder
 
 
 @functools.lru_cache(maxsize=None)
@@ -106,10 +114,11 @@ def library_versions(python: str) -> dict:
     return versions
 
 
-def runtimes_needed(cfg) -> list[str]:
-    """The training runtime of the model, and the serving runtime where serving uses another one."""
-    names = [str(cfg.model.runtime)]
-    serving_runtime = cfg.model.serving.get("runtime")
-    if serving_runtime and serving_runtime not in names:
-        names.append(str(serving_runtime))
+def runtimes_needed(cfg, gpus: int) -> list[str]:
+    """The training runtime of the model, and the serving runtime where serving uses another one
+    (none without a GPU: GPU engines are then replaced by the transformers backend)."""
+    from mhcompare.serving.commands import serving_plan
+
+    _, serving_runtime, _ = serving_plan(cfg, gpus)
+    names = [str(cfg.model.runtime)] + ([serving_runtime] if serving_runtime != cfg.model.runtime else [])
     return [n for n in names if n != DEFAULT]

@@ -34,6 +34,9 @@ REGISTRY = [
     (r"train\.eval_loss", "training", LOWER, "loss", "final eval loss"),
     (r"train\.trainable_params", "training", NEITHER, "params", "trainable (LoRA) parameters"),
     (r"train\.tokens_seen", "training", NEITHER, "tokens", "tokens seen"),
+    # the same effective batch is a different token budget per step for each tokenizer: shown beside it
+    (r"train\.steps", "training", NEITHER, "steps", "optimizer steps"),
+    (r"train\.tokens_per_step", "training", NEITHER, "tokens/step", "tokens per optimizer step"),
     (r"eval\.perf\.c(?P<k>\d+)\.latency_s", "inference", LOWER, "s", "latency at concurrency {k}"),
     (r"eval\.perf\.c(?P<k>\d+)\.ttft_s", "inference", LOWER, "s", "time to first token at concurrency {k}"),
     (r"eval\.perf\.c(?P<k>\d+)\.output_tokens_per_s", "inference", HIGHER, "tokens/s",

@@ -4,17 +4,37 @@
   modules LMDeploy 0.18 no longer has). A LoRA adapter needs the PyTorch engine; TurboMind
   serves merged weights only.
 - vllm: `vllm serve` with the adapter as a LoRA module.
-- transformers: `swift deploy --infer_backend transformers`, for CPUs and for models LMDeploy
-  does not serve (0.18 removed Baichuan2).
+- transformers: `swift deploy --infer_backend transformers` (`pt` in ms-swift 3.x), for CPUs and
+  for models LMDeploy does not serve (0.18 removed Baichuan2). It formats prompts with ms-swift's
+  template, the one training used.
 """
 import sys
+
+from mhcompare.tokens import SWIFT_PLUGIN
+from mhcompare.train.recipe import SWIFT3_TEMPLATES
 
 BACKENDS = ("lmdeploy", "vllm", "transformers")
 
 
+GPU_BACKENDS = ("lmdeploy", "vllm")
+
+
+def serving_plan(cfg, gpus: int) -> tuple[str, str, str | None]:
+    """(backend, runtime, note): the configured backend, or the transformers backend in the model's
+    training runtime where a GPU engine cannot run (no GPU), said in the note."""
+    backend = cfg.eval.serving.backend or cfg.model.serving.backend
+    if backend in GPU_BACKENDS and gpus == 0:
+        return "transformers", str(cfg.model.runtime), (f"no GPU: {cfg.model.name} is served by swift deploy "
+                                                        f"(transformers) instead of {backend}")
+    if backend == "transformers":
+        return backend, str(cfg.model.runtime), None
+    return backend, str(cfg.model.serving.get("runtime") or cfg.model.runtime), None
+
+
 def serve_command(backend: str, *, model: str, adapter: str | None, served_name: str, port: int,
                   model_type: str, template: str, trust_remote_code: bool, engine: str | None = None,
-                  max_new_tokens: int = 512, python: str = sys.executable, extra_args=()) -> list[str]:
+                  max_new_tokens: int = 512, python: str = sys.executable, extra_args=(),
+                  swift_version: str = "4") -> list[str]:
     if backend == "lmdeploy":
         if adapter and engine == "turbomind":
             raise ValueError("LMDeploy's TurboMind engine cannot serve an unmerged LoRA adapter; "
@@ -33,10 +53,15 @@ def serve_command(backend: str, *, model: str, adapter: str | None, served_name:
         if trust_remote_code:
             cmd += ["--trust-remote-code"]
     elif backend == "transformers":
+        # ms-swift 3.x (the ChatGLM3/Baichuan2 and InternLM2 runtimes) calls this backend `pt`, and
+        # some templates by other names
+        swift3 = int(swift_version.split(".")[0]) < 4
+        template = SWIFT3_TEMPLATES.get(template, template) if swift3 else template
         cmd = [python, "-m", "swift.cli.deploy", "--model", model, "--model_type", model_type,
-               "--template", template, "--infer_backend", "transformers", "--host", "127.0.0.1",
+               "--template", template, "--infer_backend", "pt" if swift3 else "transformers", "--host", "127.0.0.1",
                "--port", str(port), "--served_model_name", served_name, "--verbose", "false",
-               "--max_new_tokens", str(max_new_tokens)]
+               "--max_new_tokens", str(max_new_tokens),
+               "--custom_register_path" if swift3 else "--external_plugins", str(SWIFT_PLUGIN)]
         if adapter:
             cmd += ["--adapters", adapter]
     else:

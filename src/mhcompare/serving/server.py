@@ -1,7 +1,10 @@
 """Start a serving process, wait until it answers, and always stop it."""
 import contextlib
+import functools
 import json
+import logging
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -10,8 +13,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from mhcompare.serving.commands import serve_command
+from mhcompare.serving.commands import GPU_BACKENDS, serve_command, serving_plan
 from mhcompare.train.subprocess_run import die_with_parent, stop_process_group
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,10 @@ def serve(cmd: list[str], served_name: str, port: int, log_path: Path, timeout_s
     with open(log_path, "a", encoding="utf-8") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
+        # in the log's folder: `swift deploy` writes its request records under the working directory
+        # SIGKILL when we die: a server stuck in a request can sit out a SIGTERM for minutes
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=die_with_parent,
+                                preexec_fn=functools.partial(die_with_parent, signal.SIGKILL), cwd=log_path.parent,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         log.write(f"# server pid {proc.pid}\n")
     try:
@@ -75,12 +82,25 @@ def serve(cmd: list[str], served_name: str, port: int, log_path: Path, timeout_s
         stop_process_group(proc)
 
 
+def check_engine_chat_template(model_dir: str, model_name: str) -> None:
+    """LMDeploy and vLLM format prompts with the tokenizer's own chat template; a model that ships
+    none (ChatGLM3, Baichuan2) would be prompted differently from how it was trained (LMDeploy
+    0.18 falls back to its `base` template). Such models are served by ms-swift (transformers)."""
+    config = Path(model_dir) / "tokenizer_config.json"
+    template = json.loads(config.read_text(encoding="utf-8")).get("chat_template") if config.exists() else None
+    if not template:
+        raise ServingError(f"{model_name}: {config} has no chat_template, so LMDeploy/vLLM would not format "
+                           f"prompts the way training did; serve it with model.serving.backend=transformers "
+                           f"(ms-swift's own template)")
+
+
 @contextlib.contextmanager
 def served_model(cfg, adapter: Path | None = None, log_path: Path | None = None):
     """Serve this run's model (with its LoRA adapter) on a free loopback port."""
     from mhcompare import artifacts
     from mhcompare.models import model_location
-    from mhcompare.runtimes import runtime_python
+    from mhcompare.runtimes import library_versions, runtime_python
+    from mhcompare.train.hardware import visible_gpus
 
     serving = cfg.eval.serving
     if serving.backend == "external":  # already served elsewhere (an API model, a server you started)
@@ -91,16 +111,20 @@ def served_model(cfg, adapter: Path | None = None, log_path: Path | None = None)
     if not (Path(adapter) / "adapter_config.json").exists():
         raise ServingError(f"no LoRA adapter at {adapter}; train first "
                            f"(python run.py model={cfg.model.name} seed={cfg.seed} stage=train)")
-    backend = serving.backend or cfg.model.serving.backend
+    backend, runtime, note = serving_plan(cfg, visible_gpus())
+    if note:
+        log.warning("serving: %s", note)
     served_name = f"{cfg.model.name}-seed{cfg.seed}"
     port = int(serving.port or free_port())
-    runtime = cfg.model.runtime if backend == "transformers" else (cfg.model.serving.get("runtime") or cfg.model.runtime)
     python = runtime_python(cfg.runtimes.root, runtime, cfg.model.name)
-    cmd = serve_command(backend, model=model_location(cfg), adapter=str(adapter), served_name=served_name,
+    location = model_location(cfg)
+    if backend in GPU_BACKENDS:
+        check_engine_chat_template(location, cfg.model.name)
+    cmd = serve_command(backend, model=location, adapter=str(adapter), served_name=served_name,
                         port=port, model_type=cfg.model.swift.model_type, template=cfg.model.swift.template,
                         trust_remote_code=bool(cfg.model.trust_remote_code), engine=cfg.model.serving.engine,
                         max_new_tokens=int(cfg.eval.generation.max_tokens), python=python,
-                        extra_args=serving.extra_args)
+                        extra_args=serving.extra_args, swift_version=library_versions(python)["ms-swift"] or "4")
     log_path = log_path or artifacts.stage_dir(cfg, "eval") / "server.log"
     with serve(cmd, served_name, port, log_path, float(serving.startup_timeout_s)) as endpoint:
         yield endpoint

@@ -1,8 +1,9 @@
 """stage=prepare: read, check, convert, de-duplicate and split the dataset once per experiment.
 
 The prepared files are shared by every model and seed of the experiment (one split, so seeds
-measure training variance only). Per model, token statistics with its own tokenizer show how
-many dialogues exceed max_length.
+measure training variance only). Per model, token statistics with its own tokenizer and chat
+template (ms-swift's, in the model's runtime: what training feeds) show how many dialogues
+exceed max_length.
 """
 import hashlib
 import logging
@@ -10,11 +11,14 @@ import time
 
 from mhcompare import artifacts
 from mhcompare.config import config_hash
-from mhcompare.data.prepare import (char_stats, file_sha256, load_canonical, split_rows, to_jsonl,
-                                    token_stats)
+from mhcompare.data.prepare import char_stats, describe, load_canonical, split_rows, to_jsonl
 from mhcompare.data.source import resolve_source
-from mhcompare.io import atomic_write_json, atomic_write_text, read_json, read_jsonl
-from mhcompare.models import is_local, model_location
+from mhcompare.io import atomic_write_json, atomic_write_text, file_sha256, read_json, read_jsonl
+from mhcompare.fetch.manifest import ModelNotFetched
+from mhcompare.models import model_location
+from mhcompare.runtimes import library_versions, runtime_python
+from mhcompare.tokens.counts import template_lengths
+from mhcompare.train.recipe import for_swift_version
 
 log = logging.getLogger(__name__)
 
@@ -58,24 +62,33 @@ def prepared_files(cfg) -> dict:
 
 def run(cfg) -> dict:
     stats = prepare_dataset(cfg)
-    if cfg.model.runtime != "default":
-        # its tokenizer may need the older library stack of its runtime; counted when it trains
-        log.info("prepare: %s runs in runtime %r; token statistics skipped here", cfg.model.name, cfg.model.runtime)
-        return stats
-    location = model_location(cfg)
-    if not is_local(location):
-        log.info("prepare: %s is not on disk yet; token statistics skipped", location)
+    try:
+        location = model_location(cfg)
+    except ModelNotFetched as missing:
+        log.warning("prepare: token statistics for %s skipped: %s", cfg.model.name, missing)
         return stats
     out = artifacts.stage_dir(cfg, "prepare")
     train_rows = read_jsonl(artifacts.data_dir(cfg) / "train.jsonl")
-    tokens = token_stats(train_rows, location, int(cfg.train.swift.max_length))
+    python = runtime_python(cfg.runtimes.root, cfg.model.runtime, cfg.model.name)
+    # as training feeds them: this model's tokenizer and ms-swift template, in its runtime
+    lengths = template_lengths(python, location, cfg.model.swift.model_type, swift_template(cfg, python),
+                               train_rows, out)
+    tokens = describe(lengths)
+    max_length = int(cfg.train.swift.max_length)
+    over = sum(n > max_length for n in lengths)
     metrics = {"prepare.dialogues": stats["dialogues"], "prepare.train": stats["train"], "prepare.val": stats["val"],
-               "prepare.tokens_mean": tokens["tokens"]["mean"], "prepare.tokens_p95": tokens["tokens"]["p95"],
-               "prepare.tokens_max": tokens["tokens"]["max"], "prepare.over_max_length": tokens["over_max_length"],
+               "prepare.tokens_mean": tokens["mean"], "prepare.tokens_p95": tokens["p95"],
+               "prepare.tokens_max": tokens["max"], "prepare.tokens_total": sum(lengths),
+               "prepare.over_max_length": over, "prepare.tokens_counted_with": "ms-swift template",
                "prepare.data_hash": stats["data_hash"]}
     artifacts.write_metrics(out, metrics)
-    if tokens["over_max_length"]:
+    if over:
         log.warning("prepare: %s of %s training dialogues exceed max_length=%s tokens for %s and will be "
-                    "dropped by ms-swift (truncation_strategy=delete)", tokens["over_max_length"],
-                    len(train_rows), tokens["max_length"], cfg.model.name)
+                    "dropped by ms-swift (truncation_strategy=delete)", over, len(train_rows), max_length,
+                    cfg.model.name)
     return {**stats, **metrics}
+
+
+def swift_template(cfg, python: str) -> str:
+    """The template name as the runtime's ms-swift knows it."""
+    return for_swift_version({"template": cfg.model.swift.template}, library_versions(python)["ms-swift"])["template"]

@@ -17,7 +17,8 @@ from mhcompare.io import atomic_dir, atomic_write_json, read_json
 from mhcompare.models import model_location
 from mhcompare.runtimes import library_versions, runtime_python
 from mhcompare.stages.prepare import prepared_files
-from mhcompare.tracking import swift_tracking_args, tracking_env
+from mhcompare.tokens import SWIFT_PLUGIN
+from mhcompare.tracking import TrainingLogFollower, check_tracking
 from mhcompare.train.hardware import visible_gpus
 from mhcompare.train.recipe import as_cli, for_swift_version, resolve_recipe
 from mhcompare.train.subprocess_run import run_streamed
@@ -37,7 +38,6 @@ def build_swift_args(cfg, location: str, files: dict, output_dir, recipe: dict) 
         "model": location,
         "model_type": cfg.model.swift.model_type,
         "template": cfg.model.swift.template,
-        "use_hf": bool(cfg.model.use_hf),
         "check_model": False,
         "dataset": str(files["train"]),
         "val_dataset": str(files["val"]),
@@ -47,27 +47,30 @@ def build_swift_args(cfg, location: str, files: dict, output_dir, recipe: dict) 
         "seed": int(cfg.seed),
         "data_seed": int(cfg.seed),
         "include_num_input_tokens_seen": True,
+        # templates that do not change with the date (tokens/swift_plugin.py)
+        "external_plugins": [str(SWIFT_PLUGIN)],
         **recipe,
-        **swift_tracking_args(cfg),
+        # SwanLab is fed by the orchestrator from ms-swift's logging.jsonl (tracking.py)
+        "report_to": "none",
     }
 
 
 def fingerprint(swift_args: dict, data_hash: str, versions: dict) -> dict:
     """What the result depends on: the resolved ms-swift arguments (paths aside), the data and
     the library versions of the runtime."""
-    stable = {k: v for k, v in swift_args.items() if k not in {"dataset", "val_dataset", "output_dir"}
-              and not k.startswith("swanlab") and k != "report_to"}
+    stable = {k: v for k, v in swift_args.items() if k not in {"dataset", "val_dataset", "output_dir", "report_to"}}
     return {"config": config_hash(stable), "data_hash": data_hash, "runtime": config_hash(versions)}
 
 
 def run(cfg) -> dict:
     out = artifacts.stage_dir(cfg, "train")
+    check_tracking(cfg)
     python = runtime_python(cfg.runtimes.root, cfg.model.runtime, cfg.model.name)
     versions = library_versions(python)
-    files = prepared_files(cfg)
     location = model_location(cfg)
+    files = prepared_files(cfg)
     gpus = visible_gpus()
-    recipe, notes = resolve_recipe(cfg, gpus)
+    recipe, notes = resolve_recipe(cfg, gpus, flash_attn_installed=bool(versions.get("flash-attn")))
     swift_dir = artifacts.swift_output_dir(out)
     swift_args = build_swift_args(cfg, location, files, swift_dir, recipe)
     expected = fingerprint(swift_args, files["data_hash"], versions)
@@ -90,10 +93,11 @@ def run(cfg) -> dict:
 
     started = time.time()
     cmd = swift_command(python, gpus) + as_cli(for_swift_version(swift_args, versions["ms-swift"]))
-    env = {**os.environ, **tracking_env(cfg), "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     if not gpus:
         env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-    result = run_streamed(cmd, out / "swift.log", env=env)
+    with TrainingLogFollower(cfg, swift_dir / "logging.jsonl", config={**swift_args, "notes": notes}):
+        result = run_streamed(cmd, out / "swift.log", env=env)
     if result["returncode"] != 0:
         raise TrainError(f"ms-swift exited with status {result['returncode']} for {cfg.model.name} seed {cfg.seed}; "
                          f"full log: {out / 'swift.log'}\n--- last lines ---\n{result['tail']}")
@@ -132,6 +136,8 @@ def train_metrics(cfg, summary, result, recipe, gpus, resumed_from, tokens_at_re
         "train.runtime_s": float(runtime["train_runtime"]),
         "train.samples_per_s": float(runtime["train_samples_per_second"]),
         "train.tokens_seen": int(tokens[-1]) if tokens else None,
+        # equal effective batches still differ in tokens per optimizer step across tokenizers
+        "train.tokens_per_step": int(tokens[-1]) / int(final["global_step"]) if tokens and final["global_step"] else None,
         "train.tokens_per_s": segment_tokens / float(runtime["train_runtime"]),
         "train.peak_memory_gib": gpu_memory if gpus else result["peak_rss_gib"],
         "train.peak_memory_kind": "gpu_max_reserved" if gpus else "process_rss",

@@ -15,7 +15,7 @@ with the modelscope-only parts taken out. The tokenizer gets ChatGLM3's role tok
 SentencePiece model trained here on the bundled dialogues. Weights are random (seeded); the
 sentencepiece trainer runs single-threaded, so the same inputs give the same files.
 
-Run it with the interpreter of the `glm` runtime (transformers 4.41.x, modelscope 1.30.0): the
+Run it with the interpreter of the `legacy` runtime (transformers 4.41.x, modelscope 1.30.0): the
 files are rewritten by exact string replacement and the script stops if the shipped source no
 longer matches. The result loads through ms-swift's `chatglm3` model type (its
 get_model_tokenizer_chatglm path) with --model_type chatglm3 --template glm4 (ms-swift 3.x) /

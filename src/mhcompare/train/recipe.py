@@ -9,8 +9,10 @@ import json
 from omegaconf import OmegaConf
 
 
-def resolve_recipe(cfg, gpus: int) -> tuple[dict, list[str]]:
-    """(ms-swift arguments of the recipe, notes on what was adapted and why)."""
+def resolve_recipe(cfg, gpus: int, flash_attn_installed: bool = True) -> tuple[dict, list[str]]:
+    """(ms-swift arguments of the recipe, notes on what was adapted and why).
+
+    flash_attn_installed: whether the model's runtime has the flash-attn package."""
     args = OmegaConf.to_container(cfg.train.swift, resolve=True)
     notes = []
     per_device = int(cfg.model.per_device_batch_size or cfg.train.per_device_batch_size)
@@ -24,22 +26,38 @@ def resolve_recipe(cfg, gpus: int) -> tuple[dict, list[str]]:
     args["gradient_accumulation_steps"] = effective // (per_device * world)
     args["target_modules"] = cfg.model.lora_target_modules
     if args.get("packing") and not cfg.model.supports_packing:
-        args["packing"] = False
-        notes.append(f"packing off: {cfg.model.name} does not support padding-free batches")
+        # turning it off for this model alone would give it other steps and tokens per step
+        raise ValueError(f"train.swift.packing=true, but {cfg.model.name} cannot pack (its code takes no "
+                         f"position_ids): models compared must share one rule; use train.swift.packing=false, "
+                         f"or pack only a grid of models that all support it")
     if gpus == 0:
         fallback = OmegaConf.to_container(cfg.train.cpu_fallback, resolve=True)
         changed = {k: v for k, v in fallback.items() if args.get(k) != v}
         args.update(fallback)
         if changed:
             notes.append("no GPU: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
-    # implementation settings a model's own code forces (never hyper-parameters), e.g. ChatGLM3's
-    # remote code rejects any attn_impl
-    overrides = cfg.model.get("recipe_overrides")
-    if overrides:
-        overrides = OmegaConf.to_container(overrides, resolve=True)
-        args.update(overrides)
-        notes.append(f"{cfg.model.name} needs " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
+    attn_impl, note = choose_attention(args.get("attn_impl"), list(cfg.model.attn_impls), cfg.model.name,
+                                       flash_attn_installed and gpus > 0)
+    args["attn_impl"] = attn_impl
+    if note:
+        notes.append(note)
     return args, notes
+
+
+def choose_attention(wanted, accepted: list, model: str, flash_attn_usable: bool) -> tuple:
+    """The recipe's attention implementation where the model's code accepts it (an implementation
+    detail, never a hyper-parameter); else the best one it accepts. None leaves it to the model's
+    own code (ChatGLM3 and Baichuan2 reject any setting and call SDPA themselves)."""
+    usable = [a for a in accepted if a != "flash_attn" or flash_attn_usable]
+    if wanted in usable:
+        return wanted, None
+    if not usable:
+        raise ValueError(f"model.attn_impls={accepted} for {model}: none usable here (flash_attn needs a GPU "
+                         f"and the flash-attn package in the model's runtime); add a fallback such as eager")
+    chosen = usable[0]
+    why = ("the model's code accepts only " + ", ".join(str(a) for a in accepted)) if wanted not in accepted \
+        else "flash-attn is not usable here (no GPU, or not installed in the runtime)"
+    return chosen, f"attn_impl={chosen} instead of {wanted} for {model}: {why}"
 
 
 def as_cli(args: dict) -> list[str]:
@@ -61,7 +79,7 @@ def as_cli(args: dict) -> list[str]:
 
 
 # ms-swift 3.x names some arguments and templates differently from 4.x
-SWIFT3_NAMES = {"tuner_type": "train_type"}
+SWIFT3_NAMES = {"tuner_type": "train_type", "external_plugins": "custom_register_path"}
 SWIFT3_TEMPLATES = {"chatglm4": "glm4"}
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """preexec_fn: the child gets SIGTERM if this process dies, even by SIGKILL, so a killed
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """preexec_fn: the child gets `sig` if this process dies, even by SIGKILL, so a killed
     job never leaves a trainer or a model server behind (Linux; elsewhere a no-op)."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
     except (OSError, AttributeError):
         pass
 

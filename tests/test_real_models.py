@@ -1,0 +1,75 @@
+"""The five real models end to end, each in its runtime, with experiment=full's settings.
+
+Each model is a tiny random-weight copy built from its real files (real tokenizer, chat template
+and remote code; ../shared/fixtures/models), fetched from that folder like a colleague's copy,
+then prepared, trained with the shared LoRA recipe, served with its adapter and evaluated on
+every task at small n, with SwanLab in local mode, as `python run.py experiment=full` runs them
+(on a CPU: float32, no flash-attn, swift deploy instead of LMDeploy).
+"""
+import pytest
+
+from conftest import run_py
+from mhcompare.fetch.manifest import MANIFEST
+from mhcompare.io import read_json
+from support.real_models import REAL_MODELS
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["data=demo", "data.max_rows=40", "train.effective_batch_size=4", "train.swift.max_length=384",
+         "+train.swift.max_steps=2", "train.swift.eval_steps=2", "train.swift.save_steps=2",
+         "train.swift.logging_steps=1", "eval.limit=3", "eval.dialogue.max_items=3", "eval.generation.max_tokens=16",
+         "eval.perf.concurrency=[1]", "eval.perf.requests_per_level=2", "eval.perf.max_tokens=16"]
+STACK = {"qwen": ("default", "5.19.0", "4.6.0"), "llama": ("default", "5.19.0", "4.6.0"),
+         "chatglm": ("legacy", "4.41.2", "3.0.3"), "baichuan": ("legacy", "4.41.2", "3.0.3"),
+         "internlm": ("legacy", "4.41.2", "3.0.3")}
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    return tmp_path_factory.mktemp("real_models")
+
+
+@pytest.mark.parametrize("model", REAL_MODELS)
+def test_fetch_prepare_train_eval_with_the_full_setup(model, outputs, tiny_real_model, runtimes_root):
+    source = tiny_real_model(model)
+    out = run_py("experiment=full", f"model={model}", "seed=0", "hydra/launcher=local",
+                 "stage=[fetch,prepare,train,eval]", f"model.source={source}", f"paths.models={outputs / 'models'}",
+                 f"paths.outputs={outputs}", f"runtimes.root={runtimes_root}", *SMALL, timeout=1500)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+    assert f"{model} seed0: succeeded" in out.stderr
+
+    manifest = read_json(outputs / "models" / model / MANIFEST)
+    assert manifest["request"]["path"] == str(source)
+    assert [r["repair"] for r in manifest["repairs"]] == (["baichuan_tokenizer_order"] if model == "baichuan" else [])
+
+    run = outputs / "full" / model / "seed0"
+    prepared = read_json(run / "prepare" / "metrics.json")
+    assert prepared["prepare.tokens_counted_with"] == "ms-swift template"
+    assert 0 < prepared["prepare.tokens_mean"] <= prepared["prepare.tokens_max"]
+
+    train = read_json(run / "train" / "metrics.json")
+    runtime, transformers, swift = STACK[model]
+    assert (train["runtime.name"], train["runtime.transformers"], train["runtime.ms-swift"]) == STACK[model]
+    assert train["train.steps"] == 2 and 0 < train["train.eval_loss"] < 30
+    assert train["train.tokens_per_step"] > 0 and train["train.trainable_params"] > 0
+    assert train["train.packing"] is False
+    assert train["train.attn_impl"] == {"qwen": "sdpa", "llama": "sdpa", "internlm": "eager"}.get(model)
+
+    metrics = read_json(run / "eval" / "metrics.json")
+    for key in ("eval.psych_mcq.accuracy", "eval.dialogue.rouge_l", "eval.crisis.pass_rate",
+                "eval.perf.c1.latency_s"):
+        assert key in metrics, key
+    assert metrics["eval.psych_mcq.n"] == metrics["eval.crisis.n"] == 3
+    assert metrics["eval.perf.c1.failed_requests"] == 0
+    server_log = (run / "eval" / "server.log").read_text()
+    # served in its own runtime, in the dialect of that runtime's ms-swift
+    assert f"{runtime}/bin/python -m swift.cli.deploy" in server_log or runtime == "default"
+    assert ("--infer_backend pt" in server_log) == swift.startswith("3.")
+    if model == "chatglm":
+        assert "--template glm4" in server_log
+
+    # SwanLab (local) has the training curve of this run, in the experiment's group
+    runs = [p.read_bytes() for p in (outputs / "full" / "swanlog").glob("run-*/run-*.swanlab")
+            if f"{model}-seed0".encode() in p.read_bytes()[:400]]
+    assert runs and all(b":\x04full" in r[:400] for r in runs)
+    assert any(b"train/loss" in r and b"eval/loss" in r and b"train/memory_GiB" in r for r in runs)
