@@ -3,7 +3,6 @@
 - lmdeploy: `lmdeploy serve api_server` directly (ms-swift 4.6's own lmdeploy backend imports
   modules LMDeploy 0.18 no longer has). A LoRA adapter needs the PyTorch engine; TurboMind
   serves merged weights only.
-- vllm: `vllm serve` with the adapter as a LoRA module.
 - transformers: `swift deploy --infer_backend transformers` (`pt` in ms-swift 3.x), for CPUs and
   for models LMDeploy does not serve (0.18 removed Baichuan2). It formats prompts with ms-swift's
   template, the one training used.
@@ -13,10 +12,10 @@ import sys
 from mhcompare.tokens import SWIFT_PLUGIN
 from mhcompare.train.recipe import SWIFT3_TEMPLATES
 
-BACKENDS = ("lmdeploy", "vllm", "transformers")
+BACKENDS = ("lmdeploy", "transformers")
 
 
-GPU_BACKENDS = ("lmdeploy", "vllm")
+GPU_BACKENDS = ("lmdeploy",)
 
 
 def serving_plan(cfg, gpus: int) -> tuple[str, str, str | None]:
@@ -34,36 +33,40 @@ def serving_plan(cfg, gpus: int) -> tuple[str, str, str | None]:
 def serve_command(backend: str, *, model: str, adapter: str | None, served_name: str, port: int,
                   model_type: str, template: str, trust_remote_code: bool, engine: str | None = None,
                   max_new_tokens: int = 512, python: str = sys.executable, extra_args=(),
-                  swift_version: str = "4") -> list[str]:
+                  swift_version: str = "4", system: str | None = None, adapter_by_name: bool = True) -> list[str]:
+    """The adapter is served as `served_name`, the base model as `base_name(served_name)`: LMDeploy
+    applies an adapter only when the requested name differs from the base's (its chat completions
+    handler), and the adapter check asks for both. adapter_by_name=False (swift deploy only): the
+    adapter is applied to every request, under `served_name`, with no base beside it."""
+    base = base_name(served_name)
     if backend == "lmdeploy":
         if adapter and engine == "turbomind":
             raise ValueError("LMDeploy's TurboMind engine cannot serve an unmerged LoRA adapter; "
                              "use model.serving.engine=pytorch or merge the adapter first")
         cmd = [python, "-m", "lmdeploy", "serve", "api_server", model, "--server-name", "127.0.0.1",
-               "--server-port", str(port), "--model-name", served_name, "--backend", engine or "pytorch"]
+               "--server-port", str(port), "--model-name", base, "--backend", engine or "pytorch"]
         if adapter:
             cmd += ["--adapters", f"{served_name}={adapter}"]
         if trust_remote_code:
             cmd += ["--trust-remote-code"]
-    elif backend == "vllm":
-        cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--host", "127.0.0.1",
-               "--port", str(port), "--served-model-name", f"{served_name}-base"]
-        if adapter:
-            cmd += ["--enable-lora", "--lora-modules", f"{served_name}={adapter}"]
-        if trust_remote_code:
-            cmd += ["--trust-remote-code"]
     elif backend == "transformers":
-        # ms-swift 3.x (the ChatGLM3/Baichuan2 and InternLM2 runtimes) calls this backend `pt`, and
-        # some templates by other names
+        # ms-swift 3.x (the legacy runtime) calls this backend `pt`, and some templates by other names
         swift3 = int(swift_version.split(".")[0]) < 4
         template = SWIFT3_TEMPLATES.get(template, template) if swift3 else template
         cmd = [python, "-m", "swift.cli.deploy", "--model", model, "--model_type", model_type,
                "--template", template, "--infer_backend", "pt" if swift3 else "transformers", "--host", "127.0.0.1",
-               "--port", str(port), "--served_model_name", served_name, "--verbose", "false",
+               "--port", str(port), "--served_model_name", base if adapter_by_name or not adapter else served_name,
+               "--verbose", "false",
                "--max_new_tokens", str(max_new_tokens),
                "--custom_register_path" if swift3 else "--external_plugins", str(SWIFT_PLUGIN)]
+        if system is not None:
+            cmd += ["--system", system]
         if adapter:
-            cmd += ["--adapters", adapter]
+            cmd += ["--adapters", f"{served_name}={adapter}" if adapter_by_name else adapter]
     else:
         raise ValueError(f"unknown serving backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     return cmd + [str(a) for a in extra_args]
+
+
+def base_name(served_name: str) -> str:
+    return f"{served_name}-base"

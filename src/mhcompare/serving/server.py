@@ -1,5 +1,6 @@
 """Start a serving process, wait until it answers, and always stop it."""
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -10,20 +11,21 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-from mhcompare.serving.commands import GPU_BACKENDS, serve_command, serving_plan
+from mhcompare.serving.adapter_check import check_adapter, probe_answers
+from mhcompare.serving.commands import GPU_BACKENDS, base_name, serve_command, serving_plan
 from mhcompare.train.subprocess_run import die_with_parent, stop_process_group
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Endpoint:
     base_url: str   # http://127.0.0.1:PORT/v1
-    model: str      # the name to send as `model`
+    model: str      # the name to send as `model`: the fine-tuned adapter
     pid: int | None = None
+    adapter_check: dict | None = None  # what check_adapter saw (None: an external server, not checked)
 
 
 class ServingError(RuntimeError):
@@ -120,11 +122,27 @@ def served_model(cfg, adapter: Path | None = None, log_path: Path | None = None)
     location = model_location(cfg)
     if backend in GPU_BACKENDS:
         check_engine_chat_template(location, cfg.model.name)
-    cmd = serve_command(backend, model=location, adapter=str(adapter), served_name=served_name,
-                        port=port, model_type=cfg.model.swift.model_type, template=cfg.model.swift.template,
-                        trust_remote_code=bool(cfg.model.trust_remote_code), engine=cfg.model.serving.engine,
-                        max_new_tokens=int(cfg.eval.generation.max_tokens), python=python,
-                        extra_args=serving.extra_args, swift_version=library_versions(python)["ms-swift"] or "4")
+    by_name = backend == "lmdeploy" or bool(cfg.model.serving.get("adapter_by_name", True))
+
+    def command(with_adapter: bool, at_port: int) -> list[str]:
+        return serve_command(backend, model=location, adapter=str(adapter) if with_adapter else None,
+                             served_name=served_name, port=at_port, model_type=cfg.model.swift.model_type,
+                             template=cfg.model.swift.template, trust_remote_code=bool(cfg.model.trust_remote_code),
+                             engine=cfg.model.serving.engine, max_new_tokens=int(cfg.eval.generation.max_tokens),
+                             python=python, extra_args=serving.extra_args,
+                             swift_version=library_versions(python)["ms-swift"] or "4",
+                             system=cfg.model.swift.get("system"), adapter_by_name=by_name)
+
     log_path = log_path or artifacts.stage_dir(cfg, "eval") / "server.log"
-    with serve(cmd, served_name, port, log_path, float(serving.startup_timeout_s)) as endpoint:
-        yield endpoint
+    timeout = float(serving.startup_timeout_s)
+    reference = None
+    if not by_name:  # the base model's answers to the probes, from a server of the base alone
+        reference_port = free_port()
+        with serve(command(False, reference_port), served_name, reference_port, log_path, timeout) as base_only:
+            reference = probe_answers(base_only.base_url, base_name(served_name))
+    with serve(command(True, port), served_name, port, log_path, timeout) as endpoint:
+        checked = check_adapter(endpoint.base_url, served_name, base_name(served_name), reference=reference)
+        log.info("serving: the adapter is in effect (%s of %s greedy probes answered differently from the base "
+                 "model; largest log-probability difference %.2e)", checked["answers_differ"], checked["probes"],
+                 checked["max_logprob_difference"])
+        yield dataclasses.replace(endpoint, adapter_check=checked)

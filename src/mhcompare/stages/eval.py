@@ -21,6 +21,7 @@ from mhcompare.eval.datasets import (check_mcq_file, crisis_records, dialogue_re
 from mhcompare.eval.judge import LLMJudge, render_history
 from mhcompare.eval.scores import mcq_scores, qa_scores, read_reviews, reviews_path
 from mhcompare.io import atomic_write_text, read_json
+from mhcompare.serving.adapter_check import adapter_check_metrics
 from mhcompare.tracking import log_metrics
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def run(cfg) -> dict:
                             cfg.eval.perf.max_tokens, out / "perf")
             metrics.update({f"eval.perf.{k}": v for k, v in perf.items()})
         served = endpoint.model
+        metrics.update(adapter_check_metrics("eval", endpoint.adapter_check))
 
     if "psych_mcq" in tasks:
         items = [i for subset in cfg.eval.psych_mcq.subsets

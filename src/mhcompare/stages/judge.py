@@ -17,6 +17,7 @@ from mhcompare import artifacts
 from mhcompare.config import config_hash, to_plain
 from mhcompare.io import atomic_write_text, read_json
 from mhcompare.judge.endpoint import ChatEndpoint
+from mhcompare.serving.adapter_check import adapter_check_metrics
 from mhcompare.judge.generate import generate_conversations
 from mhcompare.judge.llm_judge import score_transcript
 from mhcompare.judge.rubric import load_rubric
@@ -70,6 +71,7 @@ def run(cfg) -> dict:
                                          seed=int(cfg.seed), counsellor_system_prompt=str(c.system_prompt),
                                          model=str(cfg.model.name), experiment=str(cfg.experiment_name),
                                          concurrency=int(cfg.judge.concurrency))
+        adapter_check = endpoint.adapter_check
     for record in records:
         record["scenario_title"] = by_id[record["scenario_id"]].title
         record["presenting_problem"] = by_id[record["scenario_id"]].presenting_problem
@@ -89,6 +91,7 @@ def run(cfg) -> dict:
                "judge.runtime_s": round(time.time() - started, 3)}
     if llm_judge is not None:
         metrics.update(llm_metrics(records, rubric))
+    metrics.update(adapter_check_metrics("judge", adapter_check))
     artifacts.write_metrics(out, metrics)
     artifacts.mark_done(out, expected, started)
     log.info("judge: %d conversations -> %s", len(records), out / "conversations.jsonl")
