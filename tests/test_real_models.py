@@ -36,7 +36,7 @@ def test_fetch_prepare_train_eval_with_the_full_setup(model, outputs, tiny_real_
                  "stage=[fetch,prepare,train,eval]", f"model.source={source}", f"paths.models={outputs / 'models'}",
                  f"paths.outputs={outputs}", f"runtimes.root={runtimes_root}", *SMALL, timeout=1500)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
-    assert f"{model} seed0: succeeded" in out.stderr
+    assert f"{model} seed0: succeeded" in out.stdout + out.stderr
 
     manifest = read_json(outputs / "models" / model / MANIFEST)
     assert manifest["request"]["path"] == str(source)
@@ -72,4 +72,7 @@ def test_fetch_prepare_train_eval_with_the_full_setup(model, outputs, tiny_real_
     runs = [p.read_bytes() for p in (outputs / "full" / "swanlog").glob("run-*/run-*.swanlab")
             if f"{model}-seed0".encode() in p.read_bytes()[:400]]
     assert runs and all(b":\x04full" in r[:400] for r in runs)
-    assert any(b"train/loss" in r and b"eval/loss" in r and b"train/memory_GiB" in r for r in runs)
+    assert any(b"train/loss" in r and b"eval/loss" in r and b"train/learning_rate" in r for r in runs)
+    assert metrics["eval.adapter_check.passed"] == 1
+    assert metrics["eval.adapter_check.base_from"] == ("a server of the base model alone" if model == "chatglm"
+                                                       else "same server")

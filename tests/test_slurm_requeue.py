@@ -23,7 +23,8 @@ RECIPE = ["model=tiny_qwen", "seed=0", "stage=[prepare,train]", "tracking=none",
 # allocations on a quiet machine (about 90 s in all); more under load, hence the generous count
 TIME_LIMITED = ["hydra/launcher=slurm", "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=5",
                 "hydra.launcher.max_num_timeout=20", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2"]
-SAME = ("train.eval_loss", "train.final_loss", "train.steps", "train.tokens_seen", "train.trainable_params")
+SAME = ("train.eval_loss", "train.final_loss", "train.train_loss", "train.steps", "train.tokens_seen",
+        "train.trainable_params")
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,11 @@ def test_the_time_limit_requeued_the_job_and_it_resumed_from_a_checkpoint(runs):
     assert "Caught signal SIGUSR2" in log and "this job is timed-out" in log and "Requeued job" in log
     metrics = read_json(runs["limited"] / "metrics.json")
     assert metrics["train.resumed_from_step"] > 0
+    # time adds up over the segments: more than the last segment's own train_runtime
+    from mhcompare.io import read_jsonl
+    rows = read_jsonl(runs["limited"] / "swift" / "logging.jsonl")
+    last_segment = [r for r in rows if "train_runtime" in r][-1]["train_runtime"]
+    assert metrics["train.segments"] >= 2 and metrics["train.runtime_s"] > last_segment + 10
     summary = read_json(runs["sweep_dir"] / "summary.json")
     assert summary["counts"] == {"succeeded": 1}
 

@@ -36,6 +36,7 @@ REGISTRY = [
     (r"train\.tokens_seen", "training", NEITHER, "tokens", "tokens seen"),
     # the same effective batch is a different token budget per step for each tokenizer: shown beside it
     (r"train\.steps", "training", NEITHER, "steps", "optimizer steps"),
+    (r"train\.segments", "training", NEITHER, "segments", "training segments (1 + resumes)"),
     (r"train\.tokens_per_step", "training", NEITHER, "tokens/step", "tokens per optimizer step"),
     (r"eval\.perf\.c(?P<k>\d+)\.latency_s", "inference", LOWER, "s", "latency at concurrency {k}"),
     (r"eval\.perf\.c(?P<k>\d+)\.ttft_s", "inference", LOWER, "s", "time to first token at concurrency {k}"),
@@ -56,6 +57,7 @@ REGISTRY = [
     (r"eval\.dialogue\.judge\.(?P<dim>\w+)", "evaluation", HIGHER, "1-5", "dialogue judge: {dim}"),
     (r"eval\.(?P<task>\w+)\.accuracy", "evaluation", HIGHER, "fraction", "{task} accuracy"),
     (r"eval\.(?P<task>[\w.]+)\.(?P<what>n|failures)", "evaluation", NEITHER, "items", "{task}: {what}"),
+    (r"(eval|judge)\.adapter_check\.(?P<what>\w+)", "evaluation", NEITHER, "", "served adapter check: {what}"),
     (r"judge\.llm\.(?P<dim>\w+)\.mean", "judge", HIGHER, "1-5", "LLM judge: {dim}"),
     (r"judge\.llm\.(?P<what>scored|failures)", "judge", NEITHER, "conversations", "LLM judge: {what}"),
     (r"judge\.conversations", "judge", NEITHER, "conversations", "conversations generated"),

@@ -72,7 +72,7 @@ def run(cfg) -> dict:
     python = runtime_python(cfg.runtimes.root, cfg.model.runtime, cfg.model.name)
     # as training feeds them: this model's tokenizer and ms-swift template, in its runtime
     lengths = template_lengths(python, location, cfg.model.swift.model_type, swift_template(cfg, python),
-                               train_rows, out)
+                               train_rows, out, cfg.model.swift.get("system"))
     tokens = describe(lengths)
     max_length = int(cfg.train.swift.max_length)
     over = sum(n > max_length for n in lengths)

@@ -38,6 +38,8 @@ def build_swift_args(cfg, location: str, files: dict, output_dir, recipe: dict) 
         "model": location,
         "model_type": cfg.model.swift.model_type,
         "template": cfg.model.swift.template,
+        # null: the template's default system prompt; a model file may replace it (InternLM2)
+        "system": cfg.model.swift.get("system"),
         "check_model": False,
         "dataset": str(files["train"]),
         "val_dataset": str(files["val"]),
@@ -123,17 +125,21 @@ def swift_command(python: str, gpus: int) -> list[str]:
 
 
 def train_metrics(cfg, summary, result, recipe, gpus, resumed_from, tokens_at_resume, adapter_dir, versions) -> dict:
-    """Flat, unit-bearing numbers; throughput counts only this segment when the run resumed."""
+    """Flat, unit-bearing numbers. Time, GPU-hours and the mean loss cover every segment of a run
+    that was resumed; throughput is measured on the last segment alone (a clean measurement)."""
     runtime, final = summary["runtime"], summary["final"]
+    total_s = sum(summary["segments"]) or float(runtime["train_runtime"])
     tokens = summary["tokens"]
     segment_tokens = tokens[-1] - tokens_at_resume if tokens else 0
     gpu_memory = float(final.get("memory") or 0)
     metrics = {
         "train.final_loss": summary["losses"][-1]["loss"] if summary["losses"] else None,
-        "train.train_loss": float(runtime["train_loss"]),
+        # the mean of the logged losses over the whole run (ms-swift's train_loss covers one segment)
+        "train.train_loss": summary["mean_logged_loss"],
         "train.eval_loss": summary["evals"][-1]["eval_loss"] if summary["evals"] else None,
         "train.steps": int(final["global_step"]),
-        "train.runtime_s": float(runtime["train_runtime"]),
+        "train.runtime_s": total_s,
+        "train.segments": len(summary["segments"]),
         "train.samples_per_s": float(runtime["train_samples_per_second"]),
         "train.tokens_seen": int(tokens[-1]) if tokens else None,
         # equal effective batches still differ in tokens per optimizer step across tokenizers
@@ -144,8 +150,8 @@ def train_metrics(cfg, summary, result, recipe, gpus, resumed_from, tokens_at_re
         "train.trainable_params": adapter_parameters(adapter_dir),
         "train.resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else 0,
         "train.gpus": gpus,
-        "train.gpu_hours": gpus * float(runtime["train_runtime"]) / 3600,
-        "train.cpu_hours": (0 if gpus else float(runtime["train_runtime"]) / 3600),
+        "train.gpu_hours": gpus * total_s / 3600,
+        "train.cpu_hours": (0 if gpus else total_s / 3600),
         "train.effective_batch_size": int(cfg.train.effective_batch_size),
         "train.per_device_batch_size": recipe["per_device_train_batch_size"],
         "train.gradient_accumulation_steps": recipe["gradient_accumulation_steps"],

@@ -2,6 +2,7 @@
 """Build a tiny random-weight copy of a real model from its own files (everything but weights).
 
     <runtime python> src/mhcompare/tiny/from_fixture.py FIXTURE_DIR OUT_DIR [--seed 0]
+    <runtime python> src/mhcompare/tiny/from_fixture.py FIXTURE_DIR OUT_DIR --real-size --dtype bfloat16 --device cuda
 
 FIXTURE_DIR holds a model's real config, tokenizer and remote code (../shared/fixtures/models/<m>/,
 or what scripts/fetch_model_files.py downloads). The copy keeps every file as it is: the real
@@ -41,39 +42,36 @@ def tiny_config(config: dict) -> dict:
 
 
 def initialise(model, seed: int):
-    """Norm weights start at 1 (some remote code leaves them as torch.empty); all values finite."""
+    """Seeded random weights: matrices (embeddings, projections, the LM head, also Baichuan2's
+    NormHead) N(0, 0.02), norm scales 1 (some remote code leaves them as torch.empty), biases 0."""
     import torch
 
     torch.manual_seed(seed)
     with torch.no_grad():
-        for module in model.modules():
-            name = type(module).__name__
-            weight = getattr(module, "weight", None)
-            if weight is None or not isinstance(weight, torch.Tensor):
-                continue
-            if "Norm" in name:
-                weight.fill_(1.0)
-                if getattr(module, "bias", None) is not None:
-                    module.bias.zero_()
-            elif weight.dim() >= 2:
-                weight.normal_(0.0, 0.02)
-            bias = getattr(module, "bias", None)
-            if isinstance(bias, torch.Tensor) and "Norm" not in name:
-                bias.zero_()
+        for name, parameter in model.named_parameters():
+            if parameter.dim() >= 2:
+                parameter.normal_(0.0, 0.02)
+            elif name.endswith("bias"):
+                parameter.zero_()
+            else:
+                parameter.fill_(1.0)
     bad = [n for n, t in list(model.named_parameters()) + list(model.named_buffers())
            if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
         raise RuntimeError(f"non-finite values after initialisation in {bad[:5]}")
 
 
-def build(fixture: Path, out_dir: Path, seed: int = 0) -> Path:
+def build(fixture: Path, out_dir: Path, seed: int = 0, real_size: bool = False, dtype: str = "float32",
+          device: str = "cpu") -> Path:
+    """real_size keeps the config's sizes (a random-weight model as large as the real one, for
+    measuring speed and memory on a GPU); the weights are made on `device` in `dtype`."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     fixture, out_dir = Path(fixture).resolve(), Path(out_dir).resolve()
     original = json.loads((fixture / "config.json").read_text(encoding="utf-8"))
-    config_text = tiny_config(original)
+    config_text = dict(original, torch_dtype=dtype) if real_size else tiny_config(original)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"building_{out_dir.name}_", dir=out_dir.parent))  # no dot: it names a Python module
     try:
@@ -87,7 +85,8 @@ def build(fixture: Path, out_dir: Path, seed: int = 0) -> Path:
         if original.get("model_type") == "chatglm":
             kwargs["empty_init"] = False  # its code otherwise skips initialisation (torch.empty)
         torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32, **kwargs)
+        with torch.device(device):
+            model = AutoModelForCausalLM.from_config(config, torch_dtype=getattr(torch, dtype), **kwargs)
         initialise(model, seed)
         model.save_pretrained(str(tmp), safe_serialization=True)
         # save_pretrained rewrites these; the real files (auto_map, architectures, sampling defaults) win
@@ -110,8 +109,12 @@ def main(argv=None) -> int:
     parser.add_argument("fixture", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--real-size", action="store_true", help="keep the real layer count and widths")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--device", default="cpu", help="where the weights are made (cuda: fast at real size)")
     args = parser.parse_args(argv)
-    print(build(args.fixture, args.out_dir, seed=args.seed))
+    print(build(args.fixture, args.out_dir, seed=args.seed, real_size=args.real_size, dtype=args.dtype,
+                device=args.device))
     return 0
 
 

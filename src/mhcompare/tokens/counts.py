@@ -15,15 +15,15 @@ class ProbeError(RuntimeError):
 
 
 def run_probe(python: str, command: str, model_dir: str, model_type: str, template: str, rows: list[dict],
-              work_dir: Path) -> dict:
+              work_dir: Path, system: str | None = None) -> dict:
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         rows_path, out_path = Path(tmp) / "rows.jsonl", Path(tmp) / "out.json"
         rows_path.write_text(to_jsonl(rows), encoding="utf-8")
         log_path = work_dir / f"template_{command}.log"
-        result = run_streamed([python, str(PROBE), command, model_dir, model_type, template, str(rows_path),
-                               str(out_path)], log_path, env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+        cmd = [python, str(PROBE), command, model_dir, model_type, template, str(rows_path), str(out_path)]
+        result = run_streamed(cmd + ([system] if system is not None else []), log_path, env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
         if result["returncode"] != 0:
             raise ProbeError(f"encoding with {template} (ms-swift template, {model_type}) failed in {python}; "
                              f"log: {log_path}\n--- last lines ---\n{result['tail']}")
@@ -31,6 +31,6 @@ def run_probe(python: str, command: str, model_dir: str, model_type: str, templa
 
 
 def template_lengths(python: str, model_dir: str, model_type: str, template: str, rows: list[dict],
-                     work_dir: Path) -> list[int]:
+                     work_dir: Path, system: str | None = None) -> list[int]:
     """Tokens per dialogue as training feeds them: the model's tokenizer and ms-swift template."""
-    return run_probe(python, "lengths", model_dir, model_type, template, rows, work_dir)["lengths"]
+    return run_probe(python, "lengths", model_dir, model_type, template, rows, work_dir, system)["lengths"]

@@ -1,8 +1,11 @@
 #!/usr/bin/env python
 """Encode dialogues with a model's tokenizer and ms-swift template, inside the model's runtime.
 
-    <runtime python> swift_template_probe.py lengths MODEL_DIR MODEL_TYPE TEMPLATE ROWS.jsonl OUT.json
-    <runtime python> swift_template_probe.py parity  MODEL_DIR MODEL_TYPE TEMPLATE ROWS.jsonl OUT.json
+    <runtime python> swift_template_probe.py lengths MODEL_DIR MODEL_TYPE TEMPLATE ROWS.jsonl OUT.json [SYSTEM]
+    <runtime python> swift_template_probe.py parity  MODEL_DIR MODEL_TYPE TEMPLATE ROWS.jsonl OUT.json [SYSTEM]
+
+SYSTEM, when given, replaces the template's default system prompt (ms-swift's `--system`), as
+training and serving get it from `model.swift.system`.
 
 Run by path with the runtime's own interpreter (mhcompare is not installed there), so it imports
 nothing from mhcompare. Works with ms-swift 3.x (`swift.llm`) and 4.x (`swift`).
@@ -25,18 +28,18 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "swift_plugin.py")
 
 
-def load(model_dir: str, model_type: str, template_type: str):
+def load(model_dir: str, model_type: str, template_type: str, default_system=None):
     import runpy
     runpy.run_path(PLUGIN)  # the templates training and serving load with --external_plugins
     try:  # ms-swift 3.x
         from swift.llm import get_model_tokenizer, get_template
         _, tokenizer = get_model_tokenizer(model_dir, load_model=False, model_type=model_type)
-        template = get_template(template_type, tokenizer, max_length=None)
+        template = get_template(template_type, tokenizer, default_system, max_length=None)
         modes = ("train", "pt")
     except ImportError:  # ms-swift 4.x
         from swift import get_processor, get_template
         tokenizer = get_processor(model_dir, model_type=model_type)
-        template = get_template(tokenizer, template_type=template_type, max_length=10**9)
+        template = get_template(tokenizer, default_system, template_type=template_type, max_length=10**9)
         modes = ("train", "transformers")
     return tokenizer, template, modes
 
@@ -70,10 +73,11 @@ def decode(tokenizer, ids):
 
 
 def main(argv) -> int:
-    command, model_dir, model_type, template_type, rows_path, out_path = argv
+    command, model_dir, model_type, template_type, rows_path, out_path = argv[:6]
+    default_system = argv[6] if len(argv) > 6 else None
     with open(rows_path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    tokenizer, template, (train_mode, infer_mode) = load(model_dir, model_type, template_type)
+    tokenizer, template, (train_mode, infer_mode) = load(model_dir, model_type, template_type, default_system)
     if command == "lengths":
         result = {"lengths": [len(encode(template, train_mode, messages(r))) for r in rows]}
     elif command == "parity":

@@ -24,7 +24,12 @@ def loss_history(logging_jsonl: Path) -> list[dict]:
 
 def adapter_parameters(adapter_dir: Path) -> int:
     """Number of trainable (LoRA) parameters, read from the safetensors header alone."""
-    with open(Path(adapter_dir) / "adapter_model.safetensors", "rb") as f:
+    return safetensors_parameters(Path(adapter_dir) / "adapter_model.safetensors")
+
+
+def safetensors_parameters(path: Path) -> int:
+    """Number of values stored in a safetensors file, from its header alone (no tensor is read)."""
+    with open(path, "rb") as f:
         (header_size,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(header_size))
     total = 0
@@ -47,8 +52,37 @@ def latest_checkpoint(swift_dir: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def elapsed_seconds(text: str) -> int:
+    """ms-swift's `elapsed_time` ("1d 2h 3m 4s", "5m 6s", "7s") in seconds."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([dhms])", str(text)))
+
+
+def segment_seconds(rows: list[dict]) -> list[float]:
+    """Wall time of each segment of a run (one segment per start: the first and every resume).
+
+    ms-swift appends to the same logging.jsonl after a resume; a segment starts where the step goes
+    back to a checkpoint or the elapsed time starts again. A segment that was killed (pre-emption,
+    time limit) ends with its last logged row; a finished one with its exact train_runtime."""
+    segments, last_step, last_elapsed = [], None, None
+    for row in rows:
+        if "train_runtime" in row:
+            if segments:
+                segments[-1] = float(row["train_runtime"])
+            continue
+        progress = str(row.get("global_step/max_steps", ""))
+        if "elapsed_time" not in row or not progress.split("/")[0].isdigit():
+            continue
+        step, elapsed = int(progress.split("/")[0]), elapsed_seconds(row["elapsed_time"])
+        if last_step is None or step <= last_step or elapsed < last_elapsed:
+            segments.append(0.0)
+        segments[-1] = max(segments[-1], float(elapsed))
+        last_step, last_elapsed = step, elapsed
+    return segments
+
+
 def train_summary(logging_jsonl: Path) -> dict:
-    """The numbers of the last training segment (after any resume) and the final evaluation."""
+    """The numbers of the whole run (every segment, when it resumed) and the final evaluation."""
     rows = read_jsonl(logging_jsonl)
     runtime = next((r for r in reversed(rows) if "train_runtime" in r), None)
     final = next((r for r in reversed(rows) if "last_model_checkpoint" in r), None)
@@ -58,4 +92,8 @@ def train_summary(logging_jsonl: Path) -> dict:
     losses = [p for p in history if "loss" in p]
     evals = [p for p in history if "eval_loss" in p]
     tokens = [p["num_input_tokens_seen"] for p in history if "num_input_tokens_seen" in p]
-    return {"runtime": runtime, "final": final, "losses": losses, "evals": evals, "tokens": tokens}
+    # a step logged by a killed segment and again after the resume counts once (the later row)
+    by_step = {p["step"]: p["loss"] for p in losses}
+    return {"runtime": runtime, "final": final, "losses": losses, "evals": evals, "tokens": tokens,
+            "segments": segment_seconds(rows),
+            "mean_logged_loss": sum(by_step.values()) / len(by_step) if by_step else None}
