@@ -3,10 +3,14 @@
     python run.py model=qwen seed=0 stage=[prepare,train]
     python run.py -m model=qwen,llama,chatglm,internlm,baichuan seed=0,1,2 stage=train
 """
+import os
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
 from mhcompare.config import register_resolvers
+from mhcompare.errors import UserError
 
 register_resolvers()
 
@@ -15,7 +19,14 @@ register_resolvers()
 def main(cfg: DictConfig):
     from mhcompare.stages import run_stages
 
-    return run_stages(cfg)
+    try:
+        return run_stages(cfg)
+    except UserError as error:
+        # bad input or settings: the message says what to do; a traceback would say we crashed
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        sys.stderr.write(f"error: {error}\n")
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 import pytest
 
 from conftest import compose_config
+from mhcompare.errors import ConfigError
 from mhcompare.stages.train import build_swift_args
 from mhcompare.train.recipe import as_cli, resolve_recipe
 
@@ -54,5 +55,5 @@ def test_cloud_tracking_without_a_key_says_how_to_give_one(tmp_path, monkeypatch
 
     monkeypatch.delenv("SWANLAB_API_KEY", raising=False)
     cfg = compose_config(["model=qwen", "tracking.mode=cloud"], outputs=tmp_path)
-    with pytest.raises(RuntimeError, match="export SWANLAB_API_KEY"):
+    with pytest.raises(ConfigError, match="export SWANLAB_API_KEY"):
         check_tracking(cfg)

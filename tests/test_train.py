@@ -70,6 +70,38 @@ def test_swanlab_records_each_run_grouped_by_experiment_and_no_secret_is_written
         if path.is_file() and path.stat().st_size < 5_000_000:
             assert SECRET.encode() not in path.read_bytes(), f"secret leaked into {path}"
     assert SECRET not in out.stdout + out.stderr
+    assert "Please install swanboard" not in out.stdout + out.stderr  # the dashboard is installed
+
+
+def test_swanlab_watch_shows_the_runs(trained):
+    """`swanlab watch <log dir>`, as the README says: its dashboard lists both runs of the group."""
+    import json
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from mhcompare.serving.server import free_port
+
+    outputs, _ = trained
+    port = free_port()
+    watch = subprocess.Popen([sys.executable, "-m", "swanlab", "watch", str(outputs / "grp-7e1" / "swanlog"),
+                              "--host", "127.0.0.1", "--port", str(port)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        project = None
+        for _ in range(60):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/project", timeout=5) as response:
+                    project = json.loads(response.read())["data"]
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert project is not None, "swanlab watch did not answer"
+        assert sorted(e["name"] for e in project["experiments"]) == ["tiny_llama-seed0", "tiny_qwen-seed0"]
+    finally:
+        watch.terminate()
+        watch.wait(timeout=30)
 
 
 def test_a_rerun_skips_finished_work_and_force_redoes_it(trained, tiny_cache):

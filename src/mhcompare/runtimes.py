@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mhcompare.errors import UserError
 from mhcompare.io import atomic_write_json, exclusive_lock, read_json
 
 DEFAULT = "default"
@@ -26,7 +27,7 @@ VERSIONED = ("torch", "transformers", "tokenizers", "peft", "trl", "accelerate",
              "flash-attn")
 
 
-class RuntimeMissing(RuntimeError):
+class RuntimeMissing(UserError, RuntimeError):
     pass
 
 

@@ -18,6 +18,8 @@ import re
 import threading
 from pathlib import Path
 
+from mhcompare.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -27,11 +29,11 @@ def check_tracking(cfg) -> None:
     if tracking.backend == "none":
         return
     if tracking.backend != "swanlab":
-        raise ValueError(f"unknown tracking.backend {tracking.backend!r}; use tracking=swanlab or tracking=none")
+        raise ConfigError(f"unknown tracking.backend {tracking.backend!r}; use tracking=swanlab or tracking=none")
     if tracking.mode not in {"cloud", "local"}:
-        raise ValueError(f"tracking.mode must be cloud or local, got {tracking.mode!r}")
+        raise ConfigError(f"tracking.mode must be cloud or local, got {tracking.mode!r}")
     if tracking.mode == "cloud" and not os.environ.get("SWANLAB_API_KEY"):
-        raise RuntimeError("tracking.mode=cloud needs your SwanLab API key in the environment: "
+        raise ConfigError("tracking.mode=cloud needs your SwanLab API key in the environment: "
                            "export SWANLAB_API_KEY=... (or use tracking.mode=local, or tracking=none)")
 
 

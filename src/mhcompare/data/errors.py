@@ -1,4 +1,7 @@
-class DataError(ValueError):
+from mhcompare.errors import UserError
+
+
+class DataError(UserError, ValueError):
     """Bad input data, pointing at the file, line and field at fault and what would be right."""
 
     def __init__(self, path, line: int | None, field: str | None, message: str):

@@ -7,6 +7,8 @@ import re
 import urllib.error
 import urllib.request
 
+from mhcompare.errors import UserError
+
 DIALOGUE_PROMPT = """你是资深心理咨询督导。请评价下面对话中咨询师最后一条回复的质量。
 评分维度（每项 1-5 分，5 分最好）：
 - comprehensiveness 全面性：是否回应了来访者的主要困扰与情绪
@@ -32,7 +34,7 @@ CRISIS_PROMPT = """你是心理危机干预专家。来访者处于危机之中�
 {reply}"""
 
 
-class JudgeUnreachable(RuntimeError):
+class JudgeUnreachable(UserError, RuntimeError):
     pass
 
 

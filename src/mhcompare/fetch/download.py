@@ -4,6 +4,7 @@ import os
 import shutil
 from pathlib import Path
 
+from mhcompare.errors import UserError
 from mhcompare.fetch.manifest import MANIFEST
 
 HUBS = ("modelscope", "huggingface")
@@ -12,7 +13,7 @@ HUBS = ("modelscope", "huggingface")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
-class FetchError(RuntimeError):
+class FetchError(UserError, RuntimeError):
     pass
 
 

@@ -6,12 +6,13 @@ and the repairs made to the copy. Every later stage finds the model through it.
 import os
 from pathlib import Path
 
+from mhcompare.errors import UserError
 from mhcompare.io import file_sha256, read_json
 
 MANIFEST = "mhcompare-manifest.json"
 
 
-class ModelNotFetched(RuntimeError):
+class ModelNotFetched(UserError, RuntimeError):
     pass
 
 

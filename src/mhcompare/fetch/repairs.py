@@ -6,8 +6,10 @@ file's name when the file looks like neither the broken nor the repaired version
 import hashlib
 from pathlib import Path
 
+from mhcompare.errors import UserError
 
-class RepairError(RuntimeError):
+
+class RepairError(UserError, RuntimeError):
     pass
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from mhcompare.errors import UserError
+
 SCENARIO_TYPES = ("counselling", "psychoeducation", "crisis")
 PERSONA_FIELDS = ("name", "age", "gender", "occupation", "background")
 
@@ -24,7 +26,7 @@ class Scenario:
     opening: str = ""
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UserError, ValueError):
     pass
 
 

@@ -14,12 +14,14 @@ import json
 import urllib.error
 import urllib.request
 
+from mhcompare.errors import UserError
+
 PROBES = ["我最近总是睡不着，心里很乱，怎么办？", "最近压力很大，和家人也总是吵架。",
           "I have felt low for weeks and cannot focus at work."]
 MIN_LOGPROB_DIFFERENCE = 1e-4
 
 
-class AdapterNotInEffect(RuntimeError):
+class AdapterNotInEffect(UserError, RuntimeError):
     pass
 
 

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from mhcompare import artifacts, sweep
 from mhcompare.config import as_list
+from mhcompare.errors import ConfigError
 from mhcompare.io import atomic_write_json, atomic_write_text
 
 STAGES = {
@@ -19,13 +20,14 @@ STAGES = {
     "train": "mhcompare.stages.train",
     "eval": "mhcompare.stages.eval",
     "aggregate": "mhcompare.stages.aggregate",
+    "status": "mhcompare.stages.status",
     "judge": "mhcompare.stages.judge",
     "judge_app": "mhcompare.stages.judge_app",
     "judge_analysis": "mhcompare.stages.judge_analysis",
 }
 
 # stages about the whole experiment, not one (model, seed): they get no run folder
-EXPERIMENT_STAGES = ("aggregate", "judge_app", "judge_analysis")
+EXPERIMENT_STAGES = ("aggregate", "status", "judge_app", "judge_analysis")
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ def run_stages(cfg) -> dict:
     names = as_list(cfg.stage)
     unknown = [n for n in names if n not in STAGES]
     if unknown:
-        raise ValueError(f"unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)} "
+        raise ConfigError(f"unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)} "
                          "(or a list such as stage=[prepare,train])")
     if all(n in EXPERIMENT_STAGES for n in names):
         return {n: importlib.import_module(STAGES[n]).run(cfg) for n in names}

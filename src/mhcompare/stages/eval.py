@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from mhcompare import artifacts
 from mhcompare.config import as_list, config_hash
 from mhcompare.data.prepare import to_jsonl
+from mhcompare.errors import ConfigError
 from mhcompare.eval.crisis import CrisisRules
 from mhcompare.eval.datasets import (check_mcq_file, crisis_records, dialogue_records, longest_option_baseline,
                                      mcq_files, write_qa_sets)
@@ -38,7 +39,7 @@ def run(cfg) -> dict:
     tasks = as_list(cfg.eval.tasks)
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
-        raise ValueError(f"unknown eval task {unknown[0]!r}; choose from {', '.join(TASKS)}")
+        raise ConfigError(f"unknown eval task {unknown[0]!r}; choose from {', '.join(TASKS)}")
     evaluated = OmegaConf.to_container(cfg.eval, resolve=True)
     evaluated["serving"].pop("port", None)
     expected = {"config": config_hash(evaluated), "train": train_done["fingerprint"] if train_done else None}

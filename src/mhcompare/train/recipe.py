@@ -8,6 +8,8 @@ import json
 
 from omegaconf import OmegaConf
 
+from mhcompare.errors import ConfigError
+
 
 def resolve_recipe(cfg, gpus: int, flash_attn_installed: bool = True) -> tuple[dict, list[str]]:
     """(ms-swift arguments of the recipe, notes on what was adapted and why).
@@ -19,7 +21,7 @@ def resolve_recipe(cfg, gpus: int, flash_attn_installed: bool = True) -> tuple[d
     world = max(gpus, 1)
     effective = int(cfg.train.effective_batch_size)
     if effective % (per_device * world):
-        raise ValueError(f"train.effective_batch_size={effective} is not a multiple of per-device batch "
+        raise ConfigError(f"train.effective_batch_size={effective} is not a multiple of per-device batch "
                          f"{per_device} x {world} GPU(s); change one of them so every model sees the same batch")
     args["per_device_train_batch_size"] = per_device
     args["per_device_eval_batch_size"] = per_device
@@ -27,7 +29,7 @@ def resolve_recipe(cfg, gpus: int, flash_attn_installed: bool = True) -> tuple[d
     args["target_modules"] = cfg.model.lora_target_modules
     if args.get("packing") and not cfg.model.supports_packing:
         # turning it off for this model alone would give it other steps and tokens per step
-        raise ValueError(f"train.swift.packing=true, but {cfg.model.name} cannot pack (its code takes no "
+        raise ConfigError(f"train.swift.packing=true, but {cfg.model.name} cannot pack (its code takes no "
                          f"position_ids): models compared must share one rule; use train.swift.packing=false, "
                          f"or pack only a grid of models that all support it")
     if gpus == 0:
@@ -52,7 +54,7 @@ def choose_attention(wanted, accepted: list, model: str, flash_attn_usable: bool
     if wanted in usable:
         return wanted, None
     if not usable:
-        raise ValueError(f"model.attn_impls={accepted} for {model}: none usable here (flash_attn needs a GPU "
+        raise ConfigError(f"model.attn_impls={accepted} for {model}: none usable here (flash_attn needs a GPU "
                          f"and the flash-attn package in the model's runtime); add a fallback such as eager")
     chosen = usable[0]
     why = ("the model's code accepts only " + ", ".join(str(a) for a in accepted)) if wanted not in accepted \

@@ -1,0 +1,42 @@
+"""Errors in a user's input or settings print one clear message and exit 1, with no traceback;
+HYDRA_FULL_ERROR=1 shows the traceback too, and an unexpected error keeps its traceback."""
+import pytest
+
+from conftest import run_py
+
+
+def failed_cleanly(result, message: str) -> None:
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"error: {message}" in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_malformed_data_line_names_file_and_line_without_a_traceback(tmp_path):
+    data = tmp_path / "dialogues.jsonl"
+    good = '{"conversations": [{"from": "human", "value": "你好"}, {"from": "gpt", "value": "你好，我在听。"}]}\n'
+    data.write_text(good + good + "{not json\n", encoding="utf-8")
+    result = run_py("stage=prepare", f"data.source={data}", f"paths.outputs={tmp_path}", "tracking=none")
+    failed_cleanly(result, f"{data}:3:")
+    assert "not valid JSON" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["stage=trian"], "unknown stage 'trian'"),
+    (["model=qwen", "stage=train", "train.effective_batch_size=30"], "train.effective_batch_size=30 is not a multiple"),
+    (["model=chatglm", "stage=train", "runtimes.root=/nonexistent/rt"], "runtime 'legacy' has not been created"),
+    (["model=llama", "stage=train", "paths.models=/nonexistent/models"], "Llama-3.1-8B-Instruct has not been fetched"),
+])
+def test_settings_that_cannot_work_say_so_without_a_traceback(args, message, tmp_path):
+    failed_cleanly(run_py(*args, f"paths.outputs={tmp_path}", "tracking=none"), message)
+
+
+def test_the_full_traceback_is_still_there_on_request(tmp_path):
+    result = run_py("stage=trian", f"paths.outputs={tmp_path}", "tracking=none", env_extra={"HYDRA_FULL_ERROR": "1"})
+    assert result.returncode != 0 and "Traceback" in result.stderr and "unknown stage 'trian'" in result.stderr
+
+
+def test_an_unexpected_error_keeps_its_traceback(tmp_path):
+    """A folder where a data file should be is not an input error we anticipated: it is shown in full."""
+    result = run_py("stage=prepare", f"data.source={tmp_path}", f"paths.outputs={tmp_path / 'out'}", "tracking=none")
+    assert result.returncode != 0
+    assert "IsADirectoryError" in result.stderr and "error: " not in result.stderr.splitlines()[0]
