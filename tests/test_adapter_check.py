@@ -71,7 +71,7 @@ def test_the_check_fails_when_the_adapter_changes_nothing(trained, tmp_path):
 @pytest.mark.slow
 def test_the_check_fails_when_the_server_has_only_the_base_model(trained, tmp_path):
     model_dir, _ = trained
-    with pytest.raises(AdapterNotInEffect, match=r"lists \['run-base'\], not both the adapter 'run'"):
+    with pytest.raises(AdapterNotInEffect, match=r"lists \['run-base'\], not 'run' and 'run-base'"):
         check_served(model_dir, None, tmp_path)
 
 
