@@ -1,5 +1,5 @@
 """Sweeps through a real one-node Slurm cluster (hydra-submitit-launcher, slurmctld, slurmd,
-slurmdbd): both tiny models x 2 seeds train; a model with a bad template fails in ms-swift and a
+slurmdbd): both tiny models x 2 seeds train; a model with bad LoRA targets fails in ms-swift and a
 job cancelled by Slurm dies outright, and neither sinks the sweep; re-submitting runs nothing."""
 import os
 import subprocess
@@ -29,11 +29,13 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def extra_conf(tmp_path_factory):
-    """A config folder on Hydra's search path with `tiny_broken`: tiny_qwen with a template
-    ms-swift does not know, so its training fails the way a bad model config does."""
+    """A config folder on Hydra's search path with `tiny_broken`: tiny_qwen with LoRA target modules
+    the model does not have, so its training fails in ms-swift the way a bad model config does
+    (a bad template would already fail at prepare, where tokens are counted with it)."""
     conf = tmp_path_factory.mktemp("conf")
     text = (REPO / "conf" / "model" / "tiny_qwen.yaml").read_text()
-    broken = text.replace("name: tiny_qwen", "name: tiny_broken").replace("template: qwen2_5", "template: no_such_tpl")
+    broken = text.replace("name: tiny_qwen", "name: tiny_broken").replace("lora_target_modules: all-linear",
+                                                                          "lora_target_modules: [no_such_module]")
     (conf / "model").mkdir()
     (conf / "model" / "tiny_broken.yaml").write_text(broken)
     return conf
@@ -90,7 +92,7 @@ def test_a_failing_job_says_why_and_where_its_log_is(sweep):
     failed = read_json(sweep["experiment"] / "tiny_broken" / "seed0" / "failed.json")
     assert failed["stage"] == "train" and "ms-swift exited with status" in failed["error"]
     assert failed["log"].endswith("_0_log.out") and "/.submitit/" in failed["log"]
-    assert "no_such_tpl" in Path(failed["log"]).read_text(encoding="utf-8")  # ms-swift's own error is in it
+    assert "no_such_module" in Path(failed["log"]).read_text(encoding="utf-8")  # ms-swift's own error is in it
     run = next(r for r in read_json(sweep["sweep_dir"] / "summary.json")["runs"]
                if (r["model"], r["seed"]) == ("tiny_broken", 0))
     assert run["status"] == "failed" and run["failure"] == failed

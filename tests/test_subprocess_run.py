@@ -1,4 +1,5 @@
-"""Children of a stage never outlive it, even when the stage's process is SIGKILLed."""
+"""Children of a stage never outlive it, even when the stage's process is SIGKILLed; a child stopped by
+the signal a cancelled job gets is told apart from one that failed."""
 import os
 import signal
 import subprocess
@@ -34,3 +35,21 @@ def test_a_child_dies_when_its_parent_is_killed(tmp_path):
     while process_alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not process_alive(child), "the child outlived its killed parent"
+
+
+def test_a_child_stopped_by_sigterm_means_the_job_is_stopping_not_failing(tmp_path):
+    """scancel and pre-emption send SIGTERM to every process of the job: a child that died of it
+    raises Interrupted (recorded by the launcher as cancelled); one the OOM killer SIGKILLed failed."""
+    import pytest
+
+    from mhcompare.train.subprocess_run import Interrupted, check_not_stopped, run_streamed
+
+    for sig, stopped in (("TERM", True), ("INT", True), ("KILL", False)):
+        result = run_streamed([sys.executable, "-c", f"import os, signal; os.kill(os.getpid(), signal.SIG{sig})"],
+                              tmp_path / f"{sig}.log")
+        if stopped:
+            with pytest.raises(Interrupted, match=f"stopped by SIG{sig}"):
+                check_not_stopped(result["returncode"], "the child")
+        else:
+            check_not_stopped(result["returncode"], "the child")
+    check_not_stopped(1, "a failing child")  # an ordinary failure is for the caller to report

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mhcompare.errors import UserError
 from mhcompare.io import atomic_write_json, exclusive_lock, read_json
+from mhcompare.train.subprocess_run import check_not_stopped
 
 DEFAULT = "default"
 REQUIREMENTS_DIR = Path(__file__).resolve().parents[2] / "runtimes"
@@ -106,6 +107,7 @@ def library_versions(python: str) -> dict:
             "def v(n):\n    try:\n        return m.version(n)\n    except m.PackageNotFoundError:\n        return None\n"
             f"print(json.dumps({{n: v(n) for n in {list(VERSIONED)!r}}}))")
     result = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
+    check_not_stopped(result.returncode, f"the runtime interpreter {python}")
     if result.returncode != 0:
         raise RuntimeMissing(f"the runtime interpreter {python} does not start (exit {result.returncode}):\n"
                              f"{result.stderr[-2000:]}")

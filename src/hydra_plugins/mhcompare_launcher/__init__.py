@@ -9,6 +9,8 @@ from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
+# states in which Slurm itself ended a job: its stages then raise Interrupted and record nothing
+ENDED_BY_SLURM = ("CANCELLED", "PREEMPTED", "TIMEOUT", "NODE_FAIL", "DEADLINE")
 
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
@@ -45,6 +47,8 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
             return job.results()[0]
         except FailedJobError as error:  # Python failed outside the stages (they record their own)
             reason = f"failed outside its stages: {str(error).strip().splitlines()[-1]}"
+            if job.state.startswith(ENDED_BY_SLURM):  # it raised because it was being stopped
+                reason = f"ended as {job.state} before it reported a result"
         except UncompletedJobError:
             reason = f"ended as {job.state} before it reported a result"
         failure = {"stage": "slurm", "error": f"Slurm job {job.job_id} {reason}", "log": str(job.paths.stdout)}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mhcompare.serving.adapter_check import check_adapter, probe_answers
 from mhcompare.serving.commands import GPU_BACKENDS, base_name, serve_command, serving_plan
-from mhcompare.train.subprocess_run import die_with_parent, stop_process_group
+from mhcompare.train.subprocess_run import check_not_stopped, die_with_parent, stop_process_group
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def wait_until_ready(base_url: str, proc: subprocess.Popen, timeout_s: float, lo
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            check_not_stopped(proc.returncode, "the model server")
             raise ServingError(f"the model server exited with status {proc.returncode} before answering; "
                                f"log: {log_path}\n--- last lines ---\n{tail(log_path)}")
         try:
@@ -85,13 +86,13 @@ def serve(cmd: list[str], served_name: str, port: int, log_path: Path, timeout_s
 
 
 def check_engine_chat_template(model_dir: str, model_name: str) -> None:
-    """LMDeploy and vLLM format prompts with the tokenizer's own chat template; a model that ships
+    """LMDeploy formats prompts with the tokenizer's own chat template; a model that ships
     none (ChatGLM3, Baichuan2) would be prompted differently from how it was trained (LMDeploy
     0.18 falls back to its `base` template). Such models are served by ms-swift (transformers)."""
     config = Path(model_dir) / "tokenizer_config.json"
     template = json.loads(config.read_text(encoding="utf-8")).get("chat_template") if config.exists() else None
     if not template:
-        raise ServingError(f"{model_name}: {config} has no chat_template, so LMDeploy/vLLM would not format "
+        raise ServingError(f"{model_name}: {config} has no chat_template, so LMDeploy would not format "
                            f"prompts the way training did; serve it with model.serving.backend=transformers "
                            f"(ms-swift's own template)")
 

@@ -5,6 +5,8 @@ never pays for torch or ms-swift.
 """
 import importlib
 import logging
+import os
+import time
 
 from omegaconf import OmegaConf
 
@@ -12,6 +14,7 @@ from mhcompare import artifacts, sweep
 from mhcompare.config import as_list
 from mhcompare.errors import ConfigError
 from mhcompare.io import atomic_write_json, atomic_write_text
+from mhcompare.train.subprocess_run import Interrupted
 
 STAGES = {
     "runtime": "mhcompare.stages.runtime",
@@ -30,6 +33,8 @@ STAGES = {
 EXPERIMENT_STAGES = ("aggregate", "status", "judge_app", "judge_analysis")
 
 log = logging.getLogger(__name__)
+# longer than any Slurm KillWait in practice (default 30 s)
+SLURM_STOP_WAIT_S = 600
 
 
 def run_stages(cfg) -> dict:
@@ -51,6 +56,14 @@ def run_stages(cfg) -> dict:
         before = done_stamps(cfg)
         try:
             results[name] = importlib.import_module(STAGES[name]).run(cfg)
+        except Interrupted:
+            # cancelled or pre-empted: not a failure of this stage. Under Slurm, report nothing and
+            # let Slurm end the job (it SIGKILLs after KillWait); the launcher then records how the
+            # job ended (CANCELLED, PREEMPTED, ...) and a requeued job resumes
+            if os.environ.get("SUBMITIT_EXECUTOR") == "slurm":
+                log.warning("stage %s: Slurm is stopping this job; waiting for it to end the job", name)
+                time.sleep(SLURM_STOP_WAIT_S)
+            raise
         except Exception as error:
             failure = {"stage": name, "error": first_line(error), "log": sweep.job_log()}
             atomic_write_json(run / "failed.json", failure)

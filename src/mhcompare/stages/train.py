@@ -21,7 +21,7 @@ from mhcompare.tokens import SWIFT_PLUGIN
 from mhcompare.tracking import TrainingLogFollower, check_tracking
 from mhcompare.train.hardware import visible_gpus
 from mhcompare.train.recipe import as_cli, for_swift_version, resolve_recipe
-from mhcompare.train.subprocess_run import run_streamed
+from mhcompare.train.subprocess_run import check_not_stopped, run_streamed
 from mhcompare.train.swift_log import adapter_parameters, latest_checkpoint, train_summary
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ def run(cfg) -> dict:
         env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     with TrainingLogFollower(cfg, swift_dir / "logging.jsonl", config={**swift_args, "notes": notes}):
         result = run_streamed(cmd, out / "swift.log", env=env)
+    check_not_stopped(result["returncode"], "ms-swift")
     if result["returncode"] != 0:
         raise TrainError(f"ms-swift exited with status {result['returncode']} for {cfg.model.name} seed {cfg.seed}; "
                          f"full log: {out / 'swift.log'}\n--- last lines ---\n{result['tail']}")

@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from mhcompare.data.prepare import to_jsonl
-from mhcompare.train.subprocess_run import run_streamed
+from mhcompare.train.subprocess_run import check_not_stopped, run_streamed
 
 PROBE = Path(__file__).resolve().parent / "swift_template_probe.py"
 
@@ -24,6 +24,7 @@ def run_probe(python: str, command: str, model_dir: str, model_type: str, templa
         log_path = work_dir / f"template_{command}.log"
         cmd = [python, str(PROBE), command, model_dir, model_type, template, str(rows_path), str(out_path)]
         result = run_streamed(cmd + ([system] if system is not None else []), log_path, env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+        check_not_stopped(result["returncode"], "token counting")
         if result["returncode"] != 0:
             raise ProbeError(f"encoding with {template} (ms-swift template, {model_type}) failed in {python}; "
                              f"log: {log_path}\n--- last lines ---\n{result['tail']}")

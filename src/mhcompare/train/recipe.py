@@ -8,6 +8,7 @@ import json
 
 from omegaconf import OmegaConf
 
+from mhcompare.config import to_plain
 from mhcompare.errors import ConfigError
 
 
@@ -26,7 +27,7 @@ def resolve_recipe(cfg, gpus: int, flash_attn_installed: bool = True) -> tuple[d
     args["per_device_train_batch_size"] = per_device
     args["per_device_eval_batch_size"] = per_device
     args["gradient_accumulation_steps"] = effective // (per_device * world)
-    args["target_modules"] = cfg.model.lora_target_modules
+    args["target_modules"] = to_plain(cfg.model.lora_target_modules)  # a name, or a list of module names
     if args.get("packing") and not cfg.model.supports_packing:
         # turning it off for this model alone would give it other steps and tokens per step
         raise ConfigError(f"train.swift.packing=true, but {cfg.model.name} cannot pack (its code takes no "

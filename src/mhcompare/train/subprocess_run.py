@@ -8,6 +8,19 @@ import sys
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+# what Slurm sends a job it cancels or pre-empts (and Ctrl-C): a child that died of it was stopped,
+# it did not fail (a SIGKILL may be the kernel's out-of-memory killer: that one is a failure)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Interrupted(RuntimeError):
+    """The job is being stopped (cancelled, pre-empted, Ctrl-C): no stage failure is recorded."""
+
+
+def check_not_stopped(returncode: int, what: str) -> None:
+    if returncode is not None and -returncode in STOP_SIGNALS:
+        raise Interrupted(f"{what} was stopped by {signal.Signals(-returncode).name}: the job is being "
+                          f"cancelled or pre-empted")
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
