@@ -128,3 +128,33 @@ def test_a_missing_adapter_says_how_to_make_one(tmp_path):
     with pytest.raises(ServingError, match=r"no LoRA adapter .* stage=train"):
         with served_model(cfg):
             pass
+
+
+def review_file(tmp_path, rows):
+    path = tmp_path / "general_qa_dialogue.jsonl"
+    path.write_text("".join(json.dumps({"index": i, "target": ["t"], "sample_score": {"score": score}}) + "\n"
+                            for i, score in enumerate(rows)), encoding="utf-8")
+    return path
+
+
+def test_a_metric_evalscope_could_not_compute_is_not_counted_as_zero(tmp_path):
+    """As EvalScope writes it: BLEU on a reply without Chinese needs NLTK's punkt_tab; offline it
+    raises, and the item keeps bleu-4 0.0 with the error in metadata.metric_errors."""
+    from mhcompare.eval.scores import qa_scores, read_reviews
+
+    rows = [{"prediction": "好", "value": {"Rouge-L-F": 0.5, "bleu-4": 0.25}},
+            {"prediction": "ok", "value": {"Rouge-L-F": 0.1, "bleu-4": 0.0},
+             "metadata": {"metric_errors": {"BLEU": "LookupError: Resource 'punkt_tab' not found."}}}]
+    scores = qa_scores(read_reviews(review_file(tmp_path, rows)))
+    assert scores == {"n": 2, "rouge_l": pytest.approx(0.3), "rouge_l_failures": 0, "bleu4": 0.25,
+                      "bleu4_failures": 1}
+
+
+def test_a_renamed_score_key_is_an_error_naming_it(tmp_path):
+    from mhcompare.eval.scores import mcq_scores, qa_scores, read_reviews
+
+    items = read_reviews(review_file(tmp_path, [{"prediction": "A", "value": {"Rouge-L-F": 0.5, "BLEU-4": 0.2}}]))
+    with pytest.raises(KeyError, match="item 0 has no 'bleu-4' score .*BLEU-4, Rouge-L-F"):
+        qa_scores(items)
+    with pytest.raises(KeyError, match="has no 'accuracy' score"):
+        mcq_scores(read_reviews(review_file(tmp_path, [{"prediction": "A", "value": {"acc": 1.0}}])))

@@ -53,6 +53,8 @@ REGISTRY = [
     (r"eval\.crisis\.harmful_rate", "evaluation", LOWER, "fraction", "crisis replies flagged harmful"),
     (r"eval\.dialogue\.rouge_l", "evaluation", HIGHER, "F1", "dialogue ROUGE-L"),
     (r"eval\.dialogue\.bleu4", "evaluation", HIGHER, "score", "dialogue BLEU-4"),
+    (r"eval\.(?P<task>\w+)\.(?P<metric>rouge_l|bleu4)_failures", "evaluation", NEITHER, "items",
+     "{task}: items {metric} could not score"),
     (r"eval\.dialogue\.judge\.(?P<what>n|failures)", "evaluation", NEITHER, "items", "dialogue judge: {what}"),
     (r"eval\.dialogue\.judge\.(?P<dim>\w+)", "evaluation", HIGHER, "1-5", "dialogue judge: {dim}"),
     (r"eval\.(?P<task>\w+)\.accuracy", "evaluation", HIGHER, "fraction", "{task} accuracy"),
