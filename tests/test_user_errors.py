@@ -40,3 +40,9 @@ def test_an_unexpected_error_keeps_its_traceback(tmp_path):
     result = run_py("stage=prepare", f"data.source={tmp_path}", f"paths.outputs={tmp_path / 'out'}", "tracking=none")
     assert result.returncode != 0
     assert "IsADirectoryError" in result.stderr and "error: " not in result.stderr.splitlines()[0]
+
+
+def test_a_model_source_that_is_neither_a_hub_nor_a_folder_is_named(tmp_path):
+    failed_cleanly(run_py("model=qwen", "stage=fetch", "model.source=/no/such/Qwen2.5-7B-Instruct",
+                          f"paths.models={tmp_path / 'models'}", f"paths.outputs={tmp_path}", "tracking=none"),
+                   "model.source=/no/such/Qwen2.5-7B-Instruct: neither a hub (modelscope, huggingface) nor")

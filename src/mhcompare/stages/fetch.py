@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from mhcompare.data.source import resolve_source
+from mhcompare.errors import ConfigError
 from mhcompare.fetch.download import HUBS, copy_local, download_from_hub
 from mhcompare.fetch.manifest import MANIFEST, checksums, manifest_path, missing_or_changed
 from mhcompare.fetch.repairs import apply_repairs
@@ -30,13 +31,13 @@ def fetch_request(cfg) -> dict:
     if source in HUBS:
         repo_id = hub.get(source)
         if not repo_id:
-            raise ValueError(f"model.hub.{source} is not set for {cfg.model.name}; "
+            raise ConfigError(f"model.hub.{source} is not set for {cfg.model.name}; "
                              f"set it, or fetch from a folder with model.source=/path/to/model")
         return {**request, "kind": source, "id": str(repo_id), "revision": hub.get("revision"),
                 "ignore": list(hub.get("ignore") or [])}
     folder = Path(source).expanduser()
     if not folder.is_dir():
-        raise FileNotFoundError(f"model.source={source}: neither a hub ({', '.join(HUBS)}) nor an existing "
+        raise ConfigError(f"model.source={source}: neither a hub ({', '.join(HUBS)}) nor an existing "
                                 f"folder; give the folder that holds the model's config.json and weights")
     return {**request, "kind": "local", "path": str(folder.resolve())}
 
