@@ -13,8 +13,8 @@ from conftest import compose_config
 from mhcompare.fetch.repairs import apply_repairs
 from mhcompare.io import read_jsonl
 from mhcompare.serving.server import ServingError, check_engine_chat_template
+from mhcompare.stages.prepare import swift_template
 from mhcompare.tokens.counts import run_probe
-from mhcompare.train.recipe import for_swift_version
 from support.real_models import REAL_MODELS, fixture_dir, runtime_python
 
 pytestmark = pytest.mark.slow
@@ -48,8 +48,7 @@ def test_training_and_serving_see_the_same_ids(model, runtimes_root, tmp_path):
     cfg = compose_config([f"model={model}"])
     files = model_files(model, cfg, tmp_path)
     python = runtime_python(runtimes_root, model)
-    from mhcompare.runtimes import library_versions
-    template = for_swift_version({"template": cfg.model.swift.template}, library_versions(python)["ms-swift"])["template"]
+    template = swift_template(cfg, python)
     cases = run_probe(python, "parity", str(files), cfg.model.swift.model_type, template,
                       dialogues(), tmp_path, cfg.model.swift.get("system"))["cases"]
     assert len(cases) >= 6

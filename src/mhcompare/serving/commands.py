@@ -10,11 +10,9 @@
 import sys
 
 from mhcompare.tokens import SWIFT_PLUGIN
-from mhcompare.train.recipe import SWIFT3_TEMPLATES
+from mhcompare.train.recipe import as_cli, for_swift_version
 
 BACKENDS = ("lmdeploy", "transformers")
-
-
 GPU_BACKENDS = ("lmdeploy",)
 
 
@@ -50,19 +48,13 @@ def serve_command(backend: str, *, model: str, adapter: str | None, served_name:
         if trust_remote_code:
             cmd += ["--trust-remote-code"]
     elif backend == "transformers":
-        # ms-swift 3.x (the legacy runtime) calls this backend `pt`, and some templates by other names
-        swift3 = int(swift_version.split(".")[0]) < 4
-        template = SWIFT3_TEMPLATES.get(template, template) if swift3 else template
-        cmd = [python, "-m", "swift.cli.deploy", "--model", model, "--model_type", model_type,
-               "--template", template, "--infer_backend", "pt" if swift3 else "transformers", "--host", "127.0.0.1",
-               "--port", str(port), "--served_model_name", base if adapter_by_name or not adapter else served_name,
-               "--verbose", "false",
-               "--max_new_tokens", str(max_new_tokens),
-               "--custom_register_path" if swift3 else "--external_plugins", str(SWIFT_PLUGIN)]
-        if system is not None:
-            cmd += ["--system", system]
-        if adapter:
-            cmd += ["--adapters", f"{served_name}={adapter}" if adapter_by_name else adapter]
+        args = {"model": model, "model_type": model_type, "template": template, "infer_backend": "transformers",
+                "host": "127.0.0.1", "port": port,
+                "served_model_name": base if adapter_by_name or not adapter else served_name, "verbose": False,
+                "max_new_tokens": max_new_tokens, "external_plugins": [str(SWIFT_PLUGIN)], "system": system,
+                "adapters": (f"{served_name}={adapter}" if adapter_by_name else adapter) if adapter else None}
+        # named as the runtime's ms-swift expects them (3.x: `pt`, `custom_register_path`, `glm4`)
+        cmd = [python, "-m", "swift.cli.deploy", *as_cli(for_swift_version(args, swift_version))]
     else:
         raise ValueError(f"unknown serving backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     return cmd + [str(a) for a in extra_args]

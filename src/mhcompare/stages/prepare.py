@@ -13,8 +13,8 @@ from mhcompare import artifacts
 from mhcompare.config import config_hash
 from mhcompare.data.prepare import char_stats, describe, load_canonical, split_rows, to_jsonl
 from mhcompare.data.source import resolve_source
-from mhcompare.io import atomic_write_json, atomic_write_text, file_sha256, read_json, read_jsonl
 from mhcompare.fetch.manifest import ModelNotFetched
+from mhcompare.io import atomic_write_json, atomic_write_text, file_sha256, read_json, read_jsonl
 from mhcompare.models import model_location
 from mhcompare.runtimes import library_versions, runtime_python
 from mhcompare.tokens.counts import template_lengths

@@ -81,9 +81,9 @@ def as_cli(args: dict) -> list[str]:
     return argv
 
 
-# ms-swift 3.x names some arguments and templates differently from 4.x
+# ms-swift 3.x names some arguments, and some of their values, differently from 4.x
 SWIFT3_NAMES = {"tuner_type": "train_type", "external_plugins": "custom_register_path"}
-SWIFT3_TEMPLATES = {"chatglm4": "glm4"}
+SWIFT3_VALUES = {"template": {"chatglm4": "glm4"}, "infer_backend": {"transformers": "pt"}}
 
 
 def for_swift_version(args: dict, swift_version: str | None) -> dict:
@@ -92,7 +92,5 @@ def for_swift_version(args: dict, swift_version: str | None) -> dict:
         raise RuntimeError("ms-swift is not installed in this runtime; add it to its requirements")
     if int(swift_version.split(".")[0]) >= 4:
         return dict(args)
-    renamed = {SWIFT3_NAMES.get(k, k): v for k, v in args.items()}
-    if "template" in renamed:
-        renamed["template"] = SWIFT3_TEMPLATES.get(renamed["template"], renamed["template"])
-    return renamed
+    return {SWIFT3_NAMES.get(k, k): SWIFT3_VALUES.get(k, {}).get(v, v) if isinstance(v, str) else v
+            for k, v in args.items()}
