@@ -99,13 +99,11 @@ def read_run(model: str, seed: int, folder: Path, experiment_dir: Path, problems
         run.provenance["recipe"] = recipe_hash(text.decode("utf-8", errors="replace"))
     for stage in STAGES:
         stage_dir = os.path.join(base, stage)
-        if not os.path.exists(os.path.join(stage_dir, "done.json")):
-            if run.failure and run.failure["stage"] == stage:
-                run.status[stage] = "failed"
-            elif os.path.isdir(stage_dir):
-                run.status[stage] = "unfinished"
+        state = stage_state(base, stage, run.failure)
+        if state is not None:
+            run.status[stage] = state
+        if state != "done":
             continue
-        run.status[stage] = "done"
         done = read(os.path.join(stage_dir, "done.json")) or {}
         run.provenance[f"code_version.{stage}"] = done.get("code_version")
         if stage == "train":
@@ -126,6 +124,17 @@ def read_run(model: str, seed: int, folder: Path, experiment_dir: Path, problems
             problems.append(f"{relative(logging_jsonl, experiment_dir)}: unreadable loss curve ({e}); "
                             "the run's curve is left out")
     return run
+
+
+def stage_state(run_folder: str, stage: str, failure: dict | None) -> str | None:
+    """done, failed (its latest attempt, says failed.json), unfinished (started, or running now),
+    or None: not started."""
+    stage_dir = os.path.join(run_folder, stage)
+    if os.path.exists(os.path.join(stage_dir, "done.json")):
+        return "done"
+    if failure and failure.get("stage") == stage:
+        return "failed"
+    return "unfinished" if os.path.isdir(stage_dir) else None
 
 
 def recipe_text(config_text: str) -> str:

@@ -9,7 +9,6 @@ last logged step and loss, elapsed and remaining time as ms-swift estimates them
 run its reason and log. Also written as `<experiment>/report/status.json`.
 """
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -17,10 +16,7 @@ import subprocess
 from mhcompare import artifacts
 from mhcompare.errors import UserError
 from mhcompare.io import atomic_write_json, read_json
-from mhcompare.report.collect import run_folders
-
-log = logging.getLogger(__name__)
-STAGES = ("train", "eval", "judge")
+from mhcompare.report.collect import STAGES, run_folders, stage_state
 
 
 def last_logged_row(path: str, tail_bytes: int = 16384) -> dict | None:
@@ -70,15 +66,8 @@ def run_status(model: str, seed: int, folder, job: dict | None) -> dict:
         except (ValueError, OSError):
             failure = {"stage": "unknown", "error": "failed.json unreadable", "log": None}
     for stage in STAGES:
-        stage_dir = os.path.join(folder, stage)
-        if os.path.exists(os.path.join(stage_dir, "done.json")):
-            row["stages"][stage] = "done"
-        elif failure and failure.get("stage") == stage:
-            row["stages"][stage] = "failed"
-        elif os.path.isdir(stage_dir):
-            row["stages"][stage] = "running"
-        else:
-            row["stages"][stage] = "not started"
+        state = stage_state(folder, stage, failure)
+        row["stages"][stage] = {"unfinished": "running", None: "not started"}.get(state, state)
     if failure:
         row["failure"] = {"error": failure.get("error"), "log": failure.get("log")}
     logged = last_logged_row(str(artifacts.swift_logging_jsonl(folder)))
