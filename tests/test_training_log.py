@@ -1,5 +1,6 @@
 """ms-swift's logging.jsonl: the numbers SwanLab gets, and the time of every segment of a resumed run."""
-from mhcompare.tracking import numeric_fields, row_step
+from mhcompare.tracking import numeric_fields
+from mhcompare.train.swift_log import row_step
 
 
 def test_a_training_log_row_becomes_numeric_swanlab_fields():

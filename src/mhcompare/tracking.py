@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 from mhcompare.errors import ConfigError
+from mhcompare.train.swift_log import row_step
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,6 @@ def numeric_fields(row: dict) -> dict:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", key).strip("_")
         fields[f"eval/{name[5:]}" if name.startswith("eval_") else f"train/{name}"] = float(value)
     return fields
-
-
-def row_step(row: dict) -> int | None:
-    progress = str(row.get("global_step/max_steps", ""))
-    return int(progress.split("/")[0]) if progress.split("/")[0].isdigit() else None
 
 
 class TrainingLogFollower:

@@ -7,14 +7,20 @@ from pathlib import Path
 from mhcompare.io import read_jsonl
 
 
+def row_step(row: dict) -> int | None:
+    """The optimizer step of a logging.jsonl row (`"global_step/max_steps": "5/10"` -> 5), if it has one."""
+    progress = str(row.get("global_step/max_steps", "")).split("/")[0]
+    return int(progress) if progress.isdigit() else None
+
+
 def loss_history(logging_jsonl: Path) -> list[dict]:
     """[{step, loss, eval_loss?}] from ms-swift's logging.jsonl."""
     history = []
     for row in read_jsonl(logging_jsonl):
-        step = row.get("global_step/max_steps")
-        if not step or "train_runtime" in row:
+        step = row_step(row)
+        if step is None or "train_runtime" in row:
             continue
-        point = {"step": int(str(step).split("/")[0])}
+        point = {"step": step}
         for key in ("loss", "eval_loss", "learning_rate", "num_input_tokens_seen"):
             if key in row:
                 point[key] = float(row[key])
@@ -70,10 +76,10 @@ def segment_seconds(rows: list[dict]) -> list[float]:
             if segments:
                 segments[-1] = float(row["train_runtime"])
             continue
-        progress = str(row.get("global_step/max_steps", ""))
-        if "elapsed_time" not in row or not progress.split("/")[0].isdigit():
+        step = row_step(row)
+        if "elapsed_time" not in row or step is None:
             continue
-        step, elapsed = int(progress.split("/")[0]), elapsed_seconds(row["elapsed_time"])
+        elapsed = elapsed_seconds(row["elapsed_time"])
         if last_step is None or step <= last_step or elapsed < last_elapsed:
             segments.append(0.0)
         segments[-1] = max(segments[-1], float(elapsed))
