@@ -14,11 +14,12 @@ from support.slurm_cluster import build_tiny_models, slurm_cluster, unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))]
 
-# four epochs over the demo set (168 steps, about a minute here): more than one allocation can
-# train, so at least one requeue; a checkpoint every 4 steps
+# four epochs over the demo set (168 steps): more than one allocation can train, so at least one
+# requeue; a checkpoint every 2 steps, since the first USR2 can come 25 s in, when prepare (token
+# counting in the runtime) and ms-swift's start-up leave training only a few steps
 RECIPE = ["model=tiny_qwen", "seed=0", "stage=[prepare,train]", "tracking=none", "experiment_name=requeue",
           "train.effective_batch_size=8", "train.swift.num_train_epochs=4", "train.swift.max_length=512",
-          "train.swift.save_steps=4", "train.swift.eval_steps=1000", "train.swift.logging_steps=2"]
+          "train.swift.save_steps=2", "train.swift.eval_steps=1000", "train.swift.logging_steps=2"]
 # a one-minute limit; USR2 5 s before it (Slurm checks every 30 s, so it comes 25-55 s in). Two
 # allocations on a quiet machine (about 90 s in all); more under load, hence the generous count
 TIME_LIMITED = ["hydra/launcher=slurm", "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=5",
