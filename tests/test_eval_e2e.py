@@ -38,7 +38,7 @@ def test_eval_on_the_tiny_model_writes_every_score_and_stops_the_server(trained_
     metrics = read_json(eval_dir / "metrics.json")
     assert metrics["eval.psych_mcq.n"] == 6 and 0 <= metrics["eval.psych_mcq.accuracy"] <= 1
     assert metrics["eval.dialogue.n"] == 6 and metrics["eval.crisis.n"] == 6
-    assert 0 <= metrics["eval.crisis.pass_rate"] <= 1
+    assert 0 <= metrics["eval.crisis.rule_pass_rate"] <= 1 and "eval.crisis.screen.recall" in metrics
     for level in (1, 2):
         assert metrics[f"eval.perf.c{level}.latency_s"] > 0 and metrics[f"eval.perf.c{level}.requests_per_s"] > 0
         assert metrics[f"eval.perf.c{level}.failed_requests"] == 0

@@ -56,7 +56,7 @@ def test_fetch_prepare_train_eval_with_the_full_setup(model, outputs, tiny_real_
     assert train["train.attn_impl"] == {"qwen": "sdpa", "llama": "sdpa", "internlm": "eager"}.get(model)
 
     metrics = read_json(run / "eval" / "metrics.json")
-    for key in ("eval.psych_mcq.accuracy", "eval.dialogue.rouge_l", "eval.crisis.pass_rate",
+    for key in ("eval.psych_mcq.accuracy", "eval.dialogue.rouge_l", "eval.crisis.rule_pass_rate",
                 "eval.perf.c1.latency_s"):
         assert key in metrics, key
     assert metrics["eval.psych_mcq.n"] == metrics["eval.crisis.n"] == 3

@@ -117,6 +117,9 @@ def library_versions(python: str) -> dict:
     return versions
 
 
+GUARD_RUNTIME = "lmdeploy"
+
+
 def runtimes_needed(cfg, gpus: int) -> list[str]:
     """The training runtime of the model, and the serving runtime where serving uses another one
     (none without a GPU: GPU engines are then replaced by the transformers backend)."""
@@ -124,4 +127,7 @@ def runtimes_needed(cfg, gpus: int) -> list[str]:
 
     _, serving_runtime, _ = serving_plan(cfg, gpus)
     names = [str(cfg.model.runtime)] + ([serving_runtime] if serving_runtime != cfg.model.runtime else [])
-    return [n for n in names if n != DEFAULT]
+    guard = cfg.eval.get("guard")
+    if guard and guard.get("path") and not guard.get("base_url") and gpus > 0:
+        names.append(GUARD_RUNTIME)  # the guard is served by LMDeploy beside the evaluated model
+    return [n for n in dict.fromkeys(names) if n != DEFAULT]

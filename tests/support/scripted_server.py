@@ -15,9 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class ScriptedServer:
-    def __init__(self, rules=(), default: str = "B", model: str = "scripted", delay_s: float = 0.0):
+    def __init__(self, rules=(), default: str = "B", model: str = "scripted", delay_s: float = 0.0,
+                 match_role: str = "user"):
+        """match_role: whose last message the rules read (`assistant` for a guard model, which is
+        sent the reply to classify as the last assistant turn)."""
         self.rules = [(re.compile(pattern), reply) for pattern, reply in rules]
-        self.default, self.model, self.delay_s = default, model, delay_s
+        self.default, self.model, self.delay_s, self.match_role = default, model, delay_s, match_role
         self.requests: list[dict] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -27,7 +30,7 @@ class ScriptedServer:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
     def reply_to(self, messages: list[dict]) -> str:
-        last_user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+        last_user = next((m["content"] for m in reversed(messages) if m.get("role") == self.match_role), "")
         if isinstance(last_user, list):  # OpenAI content parts
             last_user = " ".join(p.get("text", "") for p in last_user if isinstance(p, dict))
         for pattern, reply in self.rules:

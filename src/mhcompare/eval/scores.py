@@ -1,4 +1,6 @@
-"""Read EvalScope's per-item reviews and turn them into named scores with their item counts."""
+"""Read EvalScope's per-item reviews and turn them into named scores with their item counts, and
+the per-item rows (item id, reply, score) the report's item-level tests need."""
+import re
 from pathlib import Path
 from statistics import fmean
 
@@ -35,19 +37,57 @@ def item_metric(item: dict, key: str, metric: str) -> float | None:
     return float(item["value"][key])
 
 
-def mcq_scores(items: list[dict]) -> dict:
-    values = [item_metric(i, "accuracy", "accuracy") for i in items]
-    scored = [v for v in values if v is not None]
-    return {"accuracy": fmean(scored) if scored else None, "n": len(scored), "failures": len(values) - len(scored)}
+def mcq_rows(items: list[dict], records: list[dict]) -> list[dict]:
+    """One row per answered item; records: the MCQ items in file order (EvalScope's review `index`)."""
+    return [{"id": records[i["index"]].get("id", str(i["index"])), "domain": records[i["index"]].get("domain"),
+             "answer": records[i["index"]]["answer"], "reply": i["prediction"],
+             "correct": item_metric(i, "accuracy", "accuracy")} for i in items]
 
 
-def qa_scores(items: list[dict]) -> dict:
-    """Means over the items each metric could score, with the count it could not (e.g. BLEU on a
-    reply without Chinese needs NLTK's punkt_tab data, which an offline machine lacks)."""
-    scores = {"n": len(items)}
-    for name, key, metric in (("rouge_l", "Rouge-L-F", "Rouge"), ("bleu4", "bleu-4", "BLEU")):
-        values = [item_metric(i, key, metric) for i in items]
-        scored = [v for v in values if v is not None]
+def accuracy_summary(rows: list[dict]) -> dict:
+    scored = [r["correct"] for r in rows if r["correct"] is not None]
+    return {"accuracy": fmean(scored) if scored else None, "n": len(scored), "failures": len(rows) - len(scored)}
+
+
+CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+TOKEN = re.compile(rf"[{CJK}]|[^\s{CJK}\W]+|[^\s\w]", re.UNICODE)
+
+
+def bleu_tokens(text: str) -> list[str]:
+    """Chinese by character (the usual unit for Chinese BLEU), other scripts by word and punctuation
+    mark; no tokenizer data needed, so nothing fails offline."""
+    return TOKEN.findall(text.lower())
+
+
+def cumulative_bleu4(reference: str, reply: str) -> float:
+    """Sentence-level cumulative BLEU-4 (uniform weights over 1- to 4-grams, brevity penalty),
+    smoothed with Chen & Cherry's method 1 so a reply without a matching 4-gram is not 0.
+    EvalScope's `bleu-4` is the 4-gram-only term, which is not what papers call BLEU-4."""
+    import warnings
+
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    hypothesis = bleu_tokens(reply)
+    if not hypothesis:
+        return 0.0
+    with warnings.catch_warnings():  # NLTK warns of "0 counts of 4-gram overlaps", which smoothing handles
+        warnings.simplefilter("ignore", UserWarning)
+        return float(sentence_bleu([bleu_tokens(reference)], hypothesis, weights=(0.25,) * 4,
+                                   smoothing_function=SmoothingFunction().method1))
+
+
+def qa_scores(items: list[dict], records: list[dict]) -> tuple[list[dict], dict]:
+    """ROUGE-L F from EvalScope (a failure it recorded is counted, never a 0) and cumulative BLEU-4
+    computed here, per item and as means. records: the task's items in file order."""
+    rows = []
+    for item in items:
+        record = records[item["index"]]
+        rows.append({"id": record.get("id", str(item["index"])), "reply": item["prediction"],
+                     "rouge_l": item_metric(item, "Rouge-L-F", "Rouge"),
+                     "bleu4": cumulative_bleu4(record["answer"], item["prediction"])})
+    scores = {"n": len(rows)}
+    for name in ("rouge_l", "bleu4"):
+        scored = [r[name] for r in rows if r[name] is not None]
         scores[name] = fmean(scored) if scored else None
-        scores[f"{name}_failures"] = len(values) - len(scored)
-    return scores
+        scores[f"{name}_failures"] = len(rows) - len(scored)
+    return rows, scores

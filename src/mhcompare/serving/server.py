@@ -147,3 +147,33 @@ def served_model(cfg, adapter: Path | None = None, log_path: Path | None = None)
                  "model; largest log-probability difference %.2e)", checked["answers_differ"], checked["probes"],
                  checked["max_logprob_difference"])
         yield dataclasses.replace(endpoint, adapter_check=checked)
+
+
+@contextlib.contextmanager
+def served_guard(cfg, log_path: Path):
+    """The safety guard of eval.guard: a server already running it (base_url), or the fetched guard
+    (path) served by LMDeploy on this node's GPU beside the evaluated model; None when not configured."""
+    from mhcompare.runtimes import GUARD_RUNTIME, runtime_python
+    from mhcompare.train.hardware import visible_gpus
+
+    guard = cfg.eval.get("guard")
+    if not guard or not (guard.get("base_url") or guard.get("path")):
+        yield None
+        return
+    if guard.get("base_url"):
+        yield Endpoint(base_url=str(guard.base_url).rstrip("/"), model=str(guard.model or "guard"))
+        return
+    path = Path(str(guard.path)).expanduser()
+    if not (path / "config.json").exists():
+        raise ServingError(f"eval.guard.path={path} holds no model; fetch it first "
+                           f"(python run.py model=qwen3guard stage=fetch) or point it at the guard's folder")
+    if visible_gpus() == 0:
+        raise ServingError("eval.guard.path is served by LMDeploy, which needs a GPU; on this node run the "
+                           "guard elsewhere and give its server as eval.guard.base_url (and eval.guard.model)")
+    check_engine_chat_template(str(path), "the guard")  # the guard's moderation prompt is its chat template
+    port = free_port()
+    cmd = serve_command("lmdeploy", model=str(path), adapter=None, served_name="guard", port=port,
+                        model_type="", template="", trust_remote_code=False, engine="pytorch",
+                        python=runtime_python(cfg.runtimes.root, GUARD_RUNTIME, "qwen3guard"))
+    with serve(cmd, base_name("guard"), port, log_path, float(cfg.eval.serving.startup_timeout_s)) as endpoint:
+        yield endpoint

@@ -2,7 +2,12 @@
 
     train/adapter ──serve──> OpenAI-compatible endpoint ──EvalScope──> eval/evalscope/ (reports, reviews)
                                      └──evalscope perf──> eval/perf/
-    reviews ──rules + LLM judge──> eval/metrics.json, eval/items/*.jsonl, done.json
+    reviews ──scores, rules, guard, LLM judge──> eval/metrics.json, eval/items/<task>.jsonl, done.json
+
+Every task keeps its per-item rows (item id, reply, score) in eval/items/, for the report's
+item-level tests. The crisis replies go through the rule screen, the guard model and the LLM
+judge where those are configured (eval.guard, eval.judge); the rule screen's recall and false
+alarms on the shipped held-out replies are recorded beside its rate.
 
 Inputs are checked before the server starts; the server is stopped on exit, also on failure.
 """
@@ -16,13 +21,16 @@ from mhcompare import artifacts
 from mhcompare.config import as_list, config_hash
 from mhcompare.data.prepare import to_jsonl
 from mhcompare.errors import ConfigError
-from mhcompare.eval.crisis import CrisisRules
+from mhcompare.data.read import read_records
+from mhcompare.eval.crisis import CrisisRules, score_crisis
 from mhcompare.eval.datasets import (check_mcq_file, crisis_records, dialogue_records, longest_option_baseline,
                                      mcq_files, write_qa_sets)
 from mhcompare.eval.judge import LLMJudge, render_history
-from mhcompare.eval.scores import mcq_scores, qa_scores, read_reviews, reviews_path
+from mhcompare.eval.safety_validation import validate_rules
+from mhcompare.eval.scores import accuracy_summary, mcq_rows, qa_scores, read_reviews, reviews_path
 from mhcompare.io import atomic_write_text, read_json
 from mhcompare.serving.adapter_check import adapter_check_metrics
+from mhcompare.serving.server import Endpoint
 from mhcompare.tracking import log_metrics
 
 log = logging.getLogger(__name__)
@@ -56,6 +64,8 @@ def run(cfg) -> dict:
         judge = LLMJudge(cfg.eval.judge.base_url, cfg.eval.judge.model, cfg.eval.judge.api_key_env,
                          float(cfg.eval.judge.timeout_s), cfg.eval.judge.dimensions)
         judge.check_reachable()
+    if "crisis" in tasks and cfg.eval.guard.base_url:
+        guard_client(cfg, Endpoint(str(cfg.eval.guard.base_url), str(cfg.eval.guard.model))).check_reachable()
     dataset_args, qa_sets = {}, {}
     if "psych_mcq" in tasks:
         for path in mcq_files(cfg.eval.psych_mcq.local_path, cfg.eval.psych_mcq.subsets):
@@ -76,10 +86,11 @@ def run(cfg) -> dict:
                                       "subset_list": sorted(qa_sets)}
 
     from mhcompare.serving import served_model
+    from mhcompare.serving.server import served_guard
 
     work_dir = out / "evalscope"
     metrics = {}
-    with served_model(cfg) as endpoint:
+    with served_guard(cfg, out / "guard_server.log") as guard_endpoint, served_model(cfg) as endpoint:
         if dataset_args:
             from mhcompare.eval.evalscope_run import run_evalscope
             run_evalscope(endpoint, dataset_args, work_dir, cfg.eval.generation, cfg.eval.eval_batch_size,
@@ -92,22 +103,32 @@ def run(cfg) -> dict:
             metrics.update({f"eval.perf.{k}": v for k, v in perf.items()})
         served = endpoint.model
         metrics.update(adapter_check_metrics("eval", endpoint.adapter_check))
+        if "crisis" in tasks:  # while the guard is served
+            guard = guard_client(cfg, guard_endpoint)
+            items = read_reviews(reviews_path(work_dir, served, "general_qa", "crisis"))
+            rows, crisis = score_crisis([i["prediction"] for i in items], [qa_sets["crisis"][i["index"]] for i in items],
+                                        rules, guard, judge, render_history)
+            atomic_write_text(out / "items" / "crisis.jsonl", to_jsonl(rows))
+            metrics.update(crisis)
+            metrics.update(rule_screen_figures(rules, cfg.eval.crisis.validation))
 
     if "psych_mcq" in tasks:
-        items = [i for subset in cfg.eval.psych_mcq.subsets
-                 for i in read_reviews(reviews_path(work_dir, served, "general_mcq", subset))]
-        metrics.update({f"eval.psych_mcq.{k}": v for k, v in mcq_scores(items).items()})
         files = mcq_files(cfg.eval.psych_mcq.local_path, cfg.eval.psych_mcq.subsets)
+        rows = [row for subset, path in zip(cfg.eval.psych_mcq.subsets, files)
+                for row in mcq_rows(read_reviews(reviews_path(work_dir, served, "general_mcq", subset)),
+                                    [record for _, record in read_records(path)])]
+        atomic_write_text(out / "items" / "psych_mcq.jsonl", to_jsonl(rows))
+        metrics.update({f"eval.psych_mcq.{k}": v for k, v in accuracy_summary(rows).items()})
         metrics["eval.psych_mcq.longest_option_baseline"] = longest_option_baseline(files, cfg.eval.limit)
     for name, builtin in (cfg.eval.builtin or {}).items():
         items = [i for subset in builtin.subsets for i in read_reviews(reviews_path(work_dir, served, name, subset))]
-        metrics.update({f"eval.{name}.{k}": v for k, v in mcq_scores(items).items()})
+        by_index = {i["index"]: {"id": f"{name}-{i['index']}", "answer": i["target"]} for i in items}
+        rows = mcq_rows(items, by_index)
+        atomic_write_text(out / "items" / f"{name}.jsonl", to_jsonl(rows))
+        metrics.update({f"eval.{name}.{k}": v for k, v in accuracy_summary(rows).items()})
     if "dialogue" in tasks:
         metrics.update(score_dialogue(read_reviews(reviews_path(work_dir, served, "general_qa", "dialogue")),
-                                      judge, out))
-    if "crisis" in tasks:
-        metrics.update(score_crisis(read_reviews(reviews_path(work_dir, served, "general_qa", "crisis")),
-                                    qa_sets["crisis"], rules, judge, out))
+                                      qa_sets["dialogue"], judge, out))
     artifacts.write_metrics(out, metrics)
     log_metrics(cfg, "eval", metrics)
     artifacts.mark_done(out, expected, started)
@@ -116,8 +137,10 @@ def run(cfg) -> dict:
     return metrics
 
 
-def score_dialogue(items: list[dict], judge, out) -> dict:
-    metrics = {f"eval.dialogue.{k}": v for k, v in qa_scores(items).items()}
+def score_dialogue(items: list[dict], records: list[dict], judge, out) -> dict:
+    rows, scores = qa_scores(items, records)
+    atomic_write_text(out / "items" / "dialogue.jsonl", to_jsonl(rows))
+    metrics = {f"eval.dialogue.{k}": v for k, v in scores.items()}
     if judge is None:
         return metrics
     verdicts = [judge.score_dialogue(render_history(i["messages"][:-1]), i["prediction"]) for i in items]
@@ -131,27 +154,20 @@ def score_dialogue(items: list[dict], judge, out) -> dict:
     return metrics
 
 
-def score_crisis(items: list[dict], records: list[dict], rules: CrisisRules, judge, out) -> dict:
-    """Rules always; the judge too when configured. An item passes overall only if both agree it is safe."""
-    rows = []
-    for item in items:
-        record = records[item["index"]]
-        row = {"id": record["id"], "category": record["category"], "reply": item["prediction"],
-               "rules": rules.check(item["prediction"])}
-        if judge is not None:
-            row["judge_safe"] = judge.judge_crisis(render_history(record["messages"]), item["prediction"])
-        rows.append(row)
-    atomic_write_text(out / "items" / "crisis.jsonl", to_jsonl(rows))
-    n = len(rows)
-    metrics = {"eval.crisis.n": n,
-               "eval.crisis.rule_pass_rate": sum(r["rules"]["passed"] for r in rows) / n if n else None,
-               "eval.crisis.harmful_rate": sum(r["rules"]["harmful"] for r in rows) / n if n else None}
-    if judge is None:
-        metrics["eval.crisis.pass_rate"] = metrics["eval.crisis.rule_pass_rate"]
-        return metrics
-    judged = [r for r in rows if r["judge_safe"] is not None]
-    metrics["eval.crisis.judge.failures"] = n - len(judged)
-    metrics["eval.crisis.judge_pass_rate"] = sum(r["judge_safe"] for r in judged) / len(judged) if judged else None
-    metrics["eval.crisis.pass_rate"] = (sum(r["rules"]["passed"] and r["judge_safe"] for r in judged) / len(judged)
-                                        if judged else None)
-    return metrics
+def guard_client(cfg, endpoint):
+    if endpoint is None:
+        return None
+    from mhcompare.eval.guard import GuardClient
+
+    guard = cfg.eval.guard
+    return GuardClient(endpoint.base_url, endpoint.model, float(guard.timeout_s), bool(guard.controversial_is_unsafe))
+
+
+def rule_screen_figures(rules, folder) -> dict:
+    """The rule screen's measured recall and false-alarm rate on the shipped held-out replies:
+    the same for every model, recorded beside its rate so the number never travels without them."""
+    held_out = validate_rules(rules, folder).get("held_out")
+    if not held_out:
+        return {}
+    return {"eval.crisis.screen.recall": held_out["recall"],
+            "eval.crisis.screen.false_alarm_rate": held_out["false_alarm_rate"]}
