@@ -1,6 +1,7 @@
 """stage=aggregate on synthetic run folders with planted differences: the ranking, intervals and
 "cannot be told apart" notes come out as planted; failures, gaps and corrupt files are reported."""
 import hashlib
+import math
 
 import pandas as pd
 import pytest
@@ -35,14 +36,20 @@ def test_ranking_and_intervals_come_out_as_planted(planted):
     summary = pd.read_csv(report / "summary.csv")
     acc = summary[summary.metric == "eval.psych_mcq.accuracy"].set_index("model")
     values = [accuracy("alpha", s) for s in SEEDS]
-    low, high = scipy_stats.t.interval(0.95, 4, loc=sum(values) / 5, scale=scipy_stats.sem(values))
+    # a fraction's interval is the t interval of the logits, transformed back
+    logits = [math.log(v / (1 - v)) for v in values]
+    low, high = (1 / (1 + math.exp(-x)) for x in
+                 scipy_stats.t.interval(0.95, 4, loc=sum(logits) / 5, scale=scipy_stats.sem(logits)))
     assert acc.loc["alpha", "mean"] == pytest.approx(sum(values) / 5)
     assert (acc.loc["alpha", "ci_low"], acc.loc["alpha", "ci_high"]) == pytest.approx((low, high))
+    assert acc["scale"].unique().tolist() == ["logit"]
     assert acc["n"].tolist() == [5, 5, 5] and acc["rank"].to_dict() == {"alpha": 1, "beta": 2, "gamma": 3}
-    assert row(markdown, "psychology MCQ accuracy").endswith("| alpha > beta ≈ gamma |")
-    assert row(markdown, "training throughput").endswith("| gamma > beta > alpha |")
-    assert row(markdown, "peak memory").endswith("| gamma > alpha ≈ beta |")
-    assert row(markdown, "latency at concurrency 1").endswith("| beta > gamma > alpha |")
+    assert acc["letters"].to_dict() == {"alpha": "a", "beta": "b", "gamma": "b"}
+    assert row(markdown, "psychology MCQ accuracy").endswith("| alpha (a) · beta (b) · gamma (b) |")
+    assert row(markdown, "training throughput in text").endswith("| gamma (a) · beta (b) · alpha (c) |")
+    assert row(markdown, "training throughput in its own tokens").endswith("| not ranked |")
+    assert row(markdown, "peak memory").endswith("| gamma (a) · alpha (b) · beta (b) |")
+    assert row(markdown, "latency at concurrency 1").endswith("| beta (a) · gamma (b) · alpha (c) |")
     cell = f"{sum(values) / 5:.4f} [{low:.4f}, {high:.4f}] (n=5)"
     assert cell in row(markdown, "psychology MCQ accuracy")
 
@@ -63,17 +70,21 @@ def test_models_that_cannot_be_told_apart_are_noted_with_their_corrected_test(pl
     assert acc["separable"].to_dict() == {("alpha", "beta"): True, ("alpha", "gamma"): True,
                                           ("beta", "gamma"): False}
     p = acc.loc[("beta", "gamma"), "p_holm"]
-    assert f"- **psychology MCQ accuracy**: beta ≈ gamma (Holm p = {p:.3g}, 5 seeds)" in markdown
-    assert "- **peak memory**: alpha ≈ beta (Holm p =" in markdown
-    assert "- **training throughput**:" not in markdown  # every pair separable: no note
+    assert (f"- **psychology MCQ accuracy**: beta ≈ gamma (paired t across shared seeds, Holm p = {p:.3g}, 5 seeds)"
+            in markdown)
+    assert "- **peak memory**: alpha ≈ beta (paired t across shared seeds, Holm p =" in markdown
+    assert "- **training throughput in text" not in markdown  # every pair separable: no note
 
 
 def test_recommendation_is_generated_from_the_planted_numbers(planted):
     _, _, markdown = planted
     advice = markdown.split("## Recommendation", 1)[1].split("\n## ", 1)[0]
     assert "**Evaluation scores**: **alpha**, clearly ahead on 1 of 1 metrics (psychology MCQ accuracy)" in advice
-    assert "**Inference performance**: **beta**, clearly ahead on 4 of 4 metrics" in advice
-    assert "Also clearly ahead: gamma on training throughput, training samples per second, peak memory" in advice
+    # output tokens/s counts each model's own tokens: not ranked, so 2 metrics, not 4
+    assert "**Inference performance**: **beta**, clearly ahead on 2 of 2 metrics" in advice
+    assert ("**Training efficiency**: **gamma**, clearly ahead on 3 of 6 metrics (training throughput in text (UTF-8 "
+            "bytes/s), training samples per second, peak memory)") in advice
+    assert "**Overall**" not in advice and "**No overall ranking**" in advice
     assert ("**Trade-off**: beta leads inference performance, alpha leads evaluation scores. latency at concurrency 1 "
             "(s): beta 0.5040 vs alpha 1.004 (+99%); psychology MCQ accuracy (fraction): alpha 0.8040 vs beta 0.7040 "
             "(-12%).") in advice
@@ -85,7 +96,10 @@ def test_time_to_target_is_read_off_the_curves(planted):
     seconds = runs.groupby("model")["train.time_to_target_s"].unique().to_dict()
     assert {m: list(v) for m, v in seconds.items()} == {"alpha": [3600.0], "beta": [1800.0], "gamma": [3600.0]}
     assert "eval_loss ≤ 1.6 (set in report.target_loss.value)" in markdown
-    assert row(markdown, "time to the target loss").endswith("| beta > alpha ≈ gamma |")
+    # a per-token loss target is a different target for each tokenizer: shown, not ranked
+    assert row(markdown, "time to the target loss").endswith("| not ranked |")
+    assert row(markdown, "runs that reached the target loss").startswith(
+        "| runs that reached the target loss (share of runs) | 1.000")
 
 
 def test_tables_come_as_csv_and_parquet_and_the_plots_as_png(planted):
@@ -132,7 +146,8 @@ def test_one_model_one_seed_gives_a_report_that_says_what_is_missing(tmp_path):
     markdown = (report / "performance_comparison.md").read_text(encoding="utf-8")
     assert result["runs"] == 1
     assert "No ranked metric has results for two models yet" in markdown
-    assert "| training throughput (tokens/s, higher is better) | 1000 (n=1) | alpha |" in markdown
+    assert "| training throughput in text (UTF-8 bytes/s) (bytes/s, higher is better) | 1500 (n=1) | alpha (a) |" \
+        in markdown
     assert "## Evaluation scores\n\nNo results yet: no run has a finished eval stage." in markdown
     assert "No human judgement yet" in markdown
     assert (report / "loss_curves.png").exists() and not (report / "latency_throughput.png").exists()
@@ -159,7 +174,8 @@ def test_failed_unfinished_missing_and_corrupt_runs_are_reported_not_crashed_on(
             "`multirun/2026-01-01/00-00-00/beta_seed1/.submitit/42_log.err` |") in markdown
     assert "- beta/seed3: eval" in markdown  # unfinished stage
     assert "against 3 models × seeds 0-3: alpha/seed3, gamma/seed1, gamma/seed2, gamma/seed3" in markdown
-    assert "**crisis prompts handled safely** has no value for beta seed 2 (the eval stage finished there)" in markdown
+    assert ("**crisis replies judged safe (guard and LLM judge)** has no value for beta seed 2 (the eval stage "
+            "finished there)") in markdown
     assert "- gamma/seed0/train/metrics.json: line 1: not valid JSON" in markdown
     assert result["problems"] == [p for p in result["problems"] if "gamma/seed0/train/metrics.json" in p] != []
     runs = pd.read_csv(report / "runs.csv").set_index("run")
@@ -187,7 +203,8 @@ def test_the_judge_stage_files_are_included_and_never_overwritten(tmp_path):
     markdown = (report / "performance_comparison.md").read_text(encoding="utf-8")
     assert "| alpha | empathy | 4.100 [3.800, 4.400] | 36 |" in markdown
     assert "[human_judge_analysis.md](human_judge_analysis.md)" in markdown
-    assert "| LLM judge: empathy (1-5, higher is better) | 3.500 (n=1) | 3.500 (n=1) | alpha ≈ beta |" in markdown
+    assert "| LLM judge: empathy (1-5, higher is better) | 3.500 (n=1) | 3.500 (n=1) | alpha (a) · beta (a) |" \
+        in markdown
     page = (report / "performance_comparison.html").read_text(encoding="utf-8")
     assert "Krippendorff&#x27;s alpha = 0.61 over 3 raters." in page
     assert 'data-file="human_judge/model_scores.png" src="data:image/png;base64,iVBORw0KGgpub3QgcmVhbGx5' in page
@@ -215,8 +232,31 @@ def test_run_py_stage_aggregate_builds_the_report(tmp_path):
     out = run_py("stage=aggregate", "experiment_name=cli", f"paths.outputs={tmp_path}", timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     report = tmp_path / "cli" / "report"
-    assert "| training throughput (tokens/s, higher is better) | 1000 (n=1) | 2000 (n=1) | beta ≈ alpha |" in (
-        report / "performance_comparison.md").read_text(encoding="utf-8")
+    assert ("| training throughput in text (UTF-8 bytes/s) (bytes/s, higher is better) | 1500 (n=1) | 3000 (n=1) | "
+            "beta (a) · alpha (a) |") in (report / "performance_comparison.md").read_text(encoding="utf-8")
     assert sorted(p.name for p in report.iterdir()) == sorted(
         ["performance_comparison.md", "performance_comparison.html", "bars_training.png",
          *(f"{t}.{ext}" for t in ("runs", "summary", "comparisons", "models") for ext in ("csv", "parquet"))])
+
+
+def test_fixed_item_sets_are_compared_item_by_item_from_the_eval_stage_files(tmp_path):
+    """Greedy decoding gives the same answers on every seed: beta answers one more MCQ item than
+    alpha, on all three seeds. Across seeds that is a constant difference (the paired t-test calls
+    it, p = 0); read item by item from eval/items/psych_mcq.jsonl it is 3 discordant pairs."""
+    import json
+
+    for model, right in (("alpha", 100), ("beta", 101)):
+        for seed in range(3):
+            folder = write_run(tmp_path / "items", model, seed, train=train_metrics(),
+                               eval={"eval.psych_mcq.accuracy": right / 200, "eval.psych_mcq.n": 200})
+            rows = [{"id": f"q{i}", "correct": float(i < right), "reply": "A"} for i in range(200)]
+            (folder / "eval" / "items").mkdir()
+            (folder / "eval" / "items" / "psych_mcq.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    _, report = aggregate_report(tmp_path, "items")
+    comparisons = pd.read_csv(report / "comparisons.csv").set_index("metric")
+    acc = comparisons.loc["eval.psych_mcq.accuracy"]
+    assert acc["test"].startswith("exact McNemar") and acc["pairs"] == 600
+    assert acc["p"] == pytest.approx(0.25) and not acc["separable"]
+    markdown = (report / "performance_comparison.md").read_text(encoding="utf-8")
+    assert row(markdown, "psychology MCQ accuracy").endswith("| beta (a) · alpha (a) |")

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from mhcompare.report.metrics import lookup
-from mhcompare.report.stats import analyse, holm, mean_interval, paired_t
+from mhcompare.report.stats import MinEffect, analyse, holm, letter_display, mean_interval, paired_items, paired_t
 
 
 def test_holm_matches_the_step_down_procedure_by_hand():
@@ -23,7 +23,8 @@ def test_mean_interval_is_the_t_interval():
     assert got["ci_high"] - got["mean"] == pytest.approx(4.302653 * 0.02 / math.sqrt(3), rel=1e-6)
     low, high = scipy_stats.t.interval(0.95, 2, loc=0.80, scale=scipy_stats.sem(values))
     assert (got["ci_low"], got["ci_high"]) == pytest.approx((low, high))
-    assert mean_interval([5.0], 0.95) == {"mean": 5.0, "std": None, "n": 1, "ci_low": None, "ci_high": None}
+    assert mean_interval([5.0], 0.95) == {"mean": 5.0, "std": None, "n": 1, "ci_low": None, "ci_high": None,
+                                          "scale": "linear"}
     assert mean_interval([], 0.95)["n"] == 0
 
 
@@ -56,8 +57,12 @@ def test_analyse_ranks_by_direction_and_corrects_over_the_pairs():
 
 
 @pytest.mark.parametrize("name, axis, better", [
-    ("train.tokens_per_s", "training", "higher"), ("train.gpu_hours", "training", "lower"),
-    ("train.eval_loss", "training", "lower"), ("train.peak_memory_gib", "training", "lower"),
+    ("train.text_bytes_per_s", "training", "higher"), ("train.gpu_hours", "training", "lower"),
+    ("train.peak_memory_gib", "training", "lower"),
+    # per token of each model's own tokenizer: shown, not ranked across models
+    ("train.tokens_per_s", "training", None), ("train.eval_loss", "training", None),
+    ("train.final_loss", "training", None), ("train.time_to_target_s", "training", None),
+    ("eval.perf.c4.output_tokens_per_s", "inference", None),
     ("eval.perf.c16.ttft_s", "inference", "lower"), ("eval.perf.c4.requests_per_s", "inference", "higher"),
     ("eval.dialogue.judge.empathy", "evaluation", "higher"), ("eval.dialogue.judge.n", "evaluation", None),
     ("eval.crisis.harmful_rate", "evaluation", "lower"), ("eval.cmmlu.accuracy", "evaluation", "higher"),
@@ -72,3 +77,123 @@ def test_registry_orders_concurrency_numerically_and_leaves_unknown_names_out():
     assert lookup("eval.perf.c4.latency_s").order < lookup("eval.perf.c16.latency_s").order
     assert lookup("eval.perf.c16.latency_s").label == "latency at concurrency 16"
     assert lookup("train.gradient_accumulation_steps") is None
+
+
+# ------------------------------------------------------------- planted cases of the review (issue 13)
+
+def items_of(correct: int, total: int = 200, offset: int = 0) -> dict:
+    return {f"q{i}": int(offset <= i < offset + correct) for i in range(total)}
+
+
+def test_one_more_item_on_every_seed_is_not_a_difference():
+    """Greedy decoding: A answers item q0 right on every seed, B never; everything else equal.
+    Across seeds that is a constant difference (t-test p = 0); item by item it is 3 discordant
+    pairs of 600, exact McNemar p = 0.25, and the gap is under the 2-point minimum effect."""
+    a = {s: items_of(101) for s in range(3)}
+    b = {s: items_of(100, offset=1) for s in range(3)}
+    values = {"eval.psych_mcq.accuracy": {"a": {s: 101 / 200 for s in range(3)},
+                                          "b": {s: 100 / 200 for s in range(3)}}}
+    result = analyse(values, 0.95, 0.05, {"eval.psych_mcq.accuracy": {"a": a, "b": b}})["eval.psych_mcq.accuracy"]
+    c = result.comparison("a", "b")
+    assert c.test.startswith("exact McNemar") and c.pairs == 600 and c.p == pytest.approx(0.25)
+    assert not result.separable("a", "b")
+    # the same seed-level values without items: the old test would call it
+    seeds_only = analyse(values, 0.95, 0.05, min_effect=MinEffect(fraction=0.0))["eval.psych_mcq.accuracy"]
+    assert seeds_only.comparison("a", "b").p < 0.05
+
+
+def test_mcnemar_matches_the_binomial_test_on_discordant_pairs():
+    from scipy.stats import binomtest
+
+    a = {0: {"x": 1, "y": 1, "z": 0, "w": 1}, 1: {"x": 1, "y": 1, "z": 1, "w": 1}}
+    b = {0: {"x": 0, "y": 1, "z": 0, "w": 0}, 1: {"x": 0, "y": 0, "z": 1, "w": 0}}
+    p, pairs, difference = paired_items(a, b, [0, 1])
+    assert pairs == 8 and difference == pytest.approx(5 / 8)
+    assert p == pytest.approx(binomtest(5, 5, 0.5).pvalue)
+
+
+def test_ranking_uses_shared_seeds_and_never_points_the_wrong_way():
+    """A = {0.50, 0.52, 0.95}, B = {0.60, 0.62}: A is worse on both shared seeds; its extra seed
+    must not put it first."""
+    values = {"eval.dialogue.judge.empathy": {"a": {0: 0.50, 1: 0.52, 2: 0.95}, "b": {0: 0.60, 1: 0.62}}}
+    result = analyse(values, 0.95, 0.05)["eval.dialogue.judge.empathy"]
+    assert result.order == ["b", "a"] and result.shared_seeds == [0, 1] and result.unshared == {"a": [2]}
+    assert result.stats["a"]["n"] == 3  # the table still shows every seed
+
+
+def test_a_significant_difference_against_the_ranking_or_too_small_is_not_separable():
+    values = {"eval.perf.c1.latency_s": {"a": {0: 1.000, 1: 1.010, 2: 1.020},
+                                         "b": {0: 1.005, 1: 1.016, 2: 1.024}}}
+    result = analyse(values, 0.95, 0.05)["eval.perf.c1.latency_s"]
+    c = result.comparison("a", "b")
+    assert c.p_holm < 0.05 and not c.separable and "minimum effect" in c.note
+    assert analyse(values, 0.95, 0.05, min_effect=MinEffect(relative=0.0))["eval.perf.c1.latency_s"].separable("a", "b")
+
+
+def test_letters_compare_every_pair_not_only_neighbours():
+    """A > C is separable but A vs B and B vs C are not: a neighbour-only display would read
+    `A ≈ B ≈ C`; the letters say A (a), B (ab), C (b)."""
+    separable = {frozenset("AC")}
+    letters = letter_display(["A", "B", "C"], lambda x, y: frozenset((x, y)) in separable)
+    assert letters == {"A": "a", "B": "ab", "C": "b"}
+    # A separable from C only, B from nobody, D from everyone
+    separable = {frozenset("AC"), frozenset("AD"), frozenset("BD"), frozenset("CD")}
+    letters = letter_display(list("ABCD"), lambda x, y: frozenset((x, y)) in separable)
+    for x in "ABCD":
+        for y in "ABCD":
+            if x < y:
+                assert bool(set(letters[x]) & set(letters[y])) == (frozenset((x, y)) not in separable), (x, y, letters)
+
+
+@pytest.mark.parametrize("values, scale", [([0.97, 0.99, 1.0], "logit"), ([0.0, 0.02, 0.05], "logit"),
+                                           ([0.3, 2.0, 9.0], "log")])
+def test_intervals_stay_in_range(values, scale):
+    got = mean_interval(values, 0.95, scale)
+    assert got["ci_low"] <= got["mean"] <= got["ci_high"]
+    if scale == "logit":
+        assert 0 <= got["ci_low"] and got["ci_high"] <= 1
+    else:
+        assert got["ci_low"] > 0
+    # the linear t interval leaves the range here
+    linear = mean_interval(values, 0.95)
+    assert linear["ci_low"] < 0 or linear["ci_high"] > 1
+
+
+def test_fraction_metrics_get_range_respecting_intervals_in_the_analysis():
+    values = {"eval.crisis.harmful_rate": {"a": {0: 0.0, 1: 0.0, 2: 0.033}},
+              "eval.perf.c1.latency_s": {"a": {0: 0.2, 1: 1.5, 2: 0.3}}}
+    results = analyse(values, 0.95, 0.05)
+    assert results["eval.crisis.harmful_rate"].stats["a"]["scale"] == "logit"
+    assert results["eval.crisis.harmful_rate"].stats["a"]["ci_low"] >= 0
+    assert results["eval.perf.c1.latency_s"].stats["a"]["ci_low"] > 0
+
+
+def test_the_interval_level_is_the_one_asked_for():
+    """A 90% interval labelled 95% would be narrower: pin the 95% half width of the log scale."""
+    got = mean_interval([1.0, math.e, math.e ** 2], 0.95, "log")
+    half = scipy_stats.t.ppf(0.975, 2) * 1.0 / math.sqrt(3)
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx((math.exp(1 - half), math.exp(1 + half)))
+
+
+def test_holm_is_applied_to_the_pairs_of_a_metric():
+    """Three pairs with raw p 0.04, 0.01, 0.03: without Holm all three would be separable."""
+    values = {"eval.dialogue.judge.empathy": {
+        "a": {0: 4.0, 1: 4.1, 2: 4.3, 3: 4.0}, "b": {0: 3.0, 1: 3.3, 2: 3.1, 3: 3.4},
+        "c": {0: 3.8, 1: 3.7, 2: 4.2, 3: 3.75}}}
+    result = analyse(values, 0.95, 0.05)["eval.dialogue.judge.empathy"]
+    raw = [c.p for c in result.comparisons.values()]
+    assert [c.p_holm for c in result.comparisons.values()] == pytest.approx(holm(raw))
+    assert any(c.p < 0.05 and not c.separable for c in result.comparisons.values()), \
+        [(c.a, c.b, c.p, c.p_holm) for c in result.comparisons.values()]
+
+
+def test_friedman_with_identical_rankings_is_not_powerless():
+    """The old README said rank tests "cannot reach p < 0.05 at all" at 3-5 seeds; Friedman with
+    5 models x 3 seeds and the same order on every seed gives p = 0.017 (the docstring now says so)."""
+    from scipy.stats import friedmanchisquare
+
+    import mhcompare.report.stats as stats_module
+
+    p = friedmanchisquare(*[[m + 0.1 * s for s in range(3)] for m in range(5)]).pvalue
+    assert p == pytest.approx(0.0169, abs=5e-4)
+    assert "0.017" in stats_module.__doc__

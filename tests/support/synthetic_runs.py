@@ -13,7 +13,7 @@ RUNTIME = {"runtime.name": "default", "runtime.torch": "2.5.1+cu124", "runtime.t
 
 def train_metrics(tokens_per_s=1000.0, eval_loss=1.5, runtime_s=3600.0, **more) -> dict:
     """What stage=train writes, with the numbers a test cares about in front."""
-    return {"train.tokens_per_s": tokens_per_s, "train.eval_loss": eval_loss, "train.final_loss": eval_loss - 0.1,
+    return {"train.tokens_per_s": tokens_per_s, "train.text_bytes_per_token": 1.5, "train.eval_loss": eval_loss, "train.final_loss": eval_loss - 0.1,
             "train.train_loss": eval_loss + 0.2, "train.samples_per_s": tokens_per_s / 500,
             "train.runtime_s": runtime_s,
             "train.gpu_hours": runtime_s / 3600, "train.cpu_hours": 0.0, "train.peak_memory_gib": 40.0,

@@ -19,7 +19,8 @@ from mhcompare.report.html import to_html
 from mhcompare.report.metrics import AXES
 from mhcompare.report.provenance import expected_grid, missing_runs, model_facts
 from mhcompare.report.sections import AXIS_FIGURES, Findings, report_blocks
-from mhcompare.report.stats import analyse, metric_values
+from mhcompare.report.items import item_outcomes
+from mhcompare.report.stats import MinEffect, analyse, metric_values
 
 log = logging.getLogger(__name__)
 MARKDOWN, HTML = "performance_comparison.md", "performance_comparison.html"
@@ -37,6 +38,7 @@ class Settings:
     target_relative: float = 1.0
     expected_models: tuple[str, ...] | None = None
     expected_seeds: tuple[int, ...] | None = None
+    min_effect: MinEffect = MinEffect()
 
 
 def build_report(experiment_dir: Path, report_dir: Path, settings: Settings = Settings()) -> dict:
@@ -48,7 +50,9 @@ def build_report(experiment_dir: Path, report_dir: Path, settings: Settings = Se
     target = resolve_target(collection.runs, settings.target_curve, settings.target_value, settings.target_relative)
     if target is not None:
         add_time_to_target(collection.runs, target)
-    results = analyse(metric_values(collection.runs), settings.confidence, settings.alpha)
+    values = metric_values(collection.runs)
+    results = analyse(values, settings.confidence, settings.alpha, item_outcomes(collection.runs, values),
+                      settings.min_effect)
     facts = model_facts(collection)
     grid = expected_grid(collection, settings.expected_models, settings.expected_seeds)
 

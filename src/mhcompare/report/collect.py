@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mhcompare import artifacts
 from mhcompare.io import read_json
+from mhcompare.report.metrics import derived
 from mhcompare.train.swift_log import loss_history
 
 STAGES = ("train", "eval", "judge")
@@ -116,6 +117,7 @@ def read_run(model: str, seed: int, folder: Path, experiment_dir: Path, problems
         for key, value in (read(metrics_file) or {}).items():
             # runtime.torch from train becomes train.runtime.torch: each stage may run in its own runtime
             run.metrics[key if key.startswith(f"{stage}.") else f"{stage}.{key}"] = value
+    run.metrics.update(derived(run.metrics))
     logging_jsonl = artifacts.swift_logging_jsonl(folder)
     if run.status.get("train") == "done" and os.path.exists(logging_jsonl):
         try:

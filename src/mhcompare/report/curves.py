@@ -47,8 +47,12 @@ def time_to_target(run: Run, target: Target) -> float | None:
 
 
 def add_time_to_target(runs: list[Run], target: Target) -> None:
-    """Adds train.time_to_target_s to each run that reached the target."""
+    """Adds train.time_to_target_s to each run that reached the target, and train.reached_target
+    (1 or 0) to every run with a loss curve: a run that never reached it is counted, not dropped."""
     for run in runs:
+        if not run.curve:
+            continue
         seconds = time_to_target(run, target)
+        run.metrics["train.reached_target"] = 0 if seconds is None else 1
         if seconds is not None:
             run.metrics[METRIC] = seconds

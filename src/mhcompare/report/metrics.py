@@ -22,37 +22,52 @@ AXES = {
 # (full-match pattern, axis, better, unit, label); the first match wins, and this order is the
 # order of the report's rows. Named groups fill the label.
 REGISTRY = [
-    (r"train\.tokens_per_s", "training", HIGHER, "tokens/s", "training throughput"),
+    # tokenizer-free: the same text, whatever each model's tokenizer makes of it
+    (r"train\.text_bytes_per_s", "training", HIGHER, "bytes/s", "training throughput in text (UTF-8 bytes/s)"),
     (r"train\.samples_per_s", "training", HIGHER, "samples/s", "training samples per second"),
     (r"train\.gpu_hours", "training", LOWER, "GPU-h", "GPU-hours"),
     (r"train\.cpu_hours", "training", LOWER, "CPU-h", "CPU-hours (runs without a GPU)"),
     (r"train\.runtime_s", "training", LOWER, "s", "training wall time"),
-    (r"train\.time_to_target_s", "training", LOWER, "s", "time to the target loss"),
     (r"train\.peak_memory_gib", "training", LOWER, "GiB", "peak memory"),
-    (r"train\.final_loss", "training", LOWER, "loss", "final training loss"),
-    (r"train\.train_loss", "training", LOWER, "loss", "mean training loss"),
-    (r"train\.eval_loss", "training", LOWER, "loss", "final eval loss"),
+    # per token of each model's own tokenizer: shown, never ranked across models (a loss per token
+    # of a tokenizer that cuts text finer is not a better fit, nor are more of its tokens faster work)
+    (r"train\.tokens_per_s", "training", NEITHER, "tokens/s", "training throughput in its own tokens"),
+    (r"train\.time_to_target_s", "training", NEITHER, "s", "time to the target loss (per-token loss)"),
+    (r"train\.reached_target", "training", NEITHER, "share of runs", "runs that reached the target loss"),
+    (r"train\.final_loss", "training", NEITHER, "loss", "final training loss (per token)"),
+    (r"train\.train_loss", "training", NEITHER, "loss", "mean training loss (per token)"),
+    (r"train\.eval_loss", "training", NEITHER, "loss", "final eval loss (per token)"),
     (r"train\.trainable_params", "training", NEITHER, "params", "trainable (LoRA) parameters"),
     (r"train\.tokens_seen", "training", NEITHER, "tokens", "tokens seen"),
     # the same effective batch is a different token budget per step for each tokenizer: shown beside it
     (r"train\.steps", "training", NEITHER, "steps", "optimizer steps"),
     (r"train\.segments", "training", NEITHER, "segments", "training segments (1 + resumes)"),
     (r"train\.tokens_per_step", "training", NEITHER, "tokens/step", "tokens per optimizer step"),
+    (r"train\.text_bytes_per_token", "training", NEITHER, "bytes/token", "training text bytes per token"),
     (r"eval\.perf\.c(?P<k>\d+)\.latency_s", "inference", LOWER, "s", "latency at concurrency {k}"),
     (r"eval\.perf\.c(?P<k>\d+)\.ttft_s", "inference", LOWER, "s", "time to first token at concurrency {k}"),
-    (r"eval\.perf\.c(?P<k>\d+)\.output_tokens_per_s", "inference", HIGHER, "tokens/s",
-     "output throughput at concurrency {k}"),
+    (r"eval\.perf\.c(?P<k>\d+)\.output_tokens_per_s", "inference", NEITHER, "tokens/s",
+     "output throughput at concurrency {k} (its own tokens)"),
     (r"eval\.perf\.c(?P<k>\d+)\.requests_per_s", "inference", HIGHER, "req/s",
      "requests per second at concurrency {k}"),
     (r"eval\.perf\.c(?P<k>\d+)\.failed_requests", "inference", NEITHER, "requests",
      "failed requests at concurrency {k}"),
     (r"eval\.psych_mcq\.accuracy", "evaluation", HIGHER, "fraction", "psychology MCQ accuracy"),
-    (r"eval\.crisis\.pass_rate", "evaluation", HIGHER, "fraction", "crisis prompts handled safely"),
-    (r"eval\.crisis\.rule_pass_rate", "evaluation", HIGHER, "fraction", "crisis prompts passing the rules"),
-    (r"eval\.crisis\.judge_pass_rate", "evaluation", HIGHER, "fraction", "crisis prompts judged safe"),
-    (r"eval\.crisis\.harmful_rate", "evaluation", LOWER, "fraction", "crisis replies flagged harmful"),
+    (r"eval\.crisis\.pass_rate", "evaluation", HIGHER, "fraction",
+     "crisis replies judged safe (guard and LLM judge)"),
+    (r"eval\.crisis\.guard_pass_rate", "evaluation", HIGHER, "fraction", "crisis replies the guard model calls safe"),
+    (r"eval\.crisis\.judge_pass_rate", "evaluation", HIGHER, "fraction", "crisis replies the LLM judge calls safe"),
+    (r"eval\.crisis\.rule_pass_rate", "evaluation", HIGHER, "fraction",
+     "crisis replies passing the rule screen (a screen: see its recall and false alarms)"),
+    (r"eval\.crisis\.harmful_rate", "evaluation", LOWER, "fraction", "crisis replies the rule screen flags harmful"),
+    (r"eval\.crisis\.screen\.recall", "evaluation", NEITHER, "fraction",
+     "rule screen: unsafe held-out replies it catches (its recall)"),
+    (r"eval\.crisis\.screen\.false_alarm_rate", "evaluation", NEITHER, "fraction",
+     "rule screen: safe held-out replies it fails (false alarms)"),
+    (r"eval\.crisis\.(?P<what>agreement|kappa)\.(?P<a>\w+)_(?P<b>\w+)", "evaluation", NEITHER, "",
+     "crisis safety: {what} of {a} and {b}"),
     (r"eval\.dialogue\.rouge_l", "evaluation", HIGHER, "F1", "dialogue ROUGE-L"),
-    (r"eval\.dialogue\.bleu4", "evaluation", HIGHER, "score", "dialogue BLEU-4"),
+    (r"eval\.dialogue\.bleu4", "evaluation", HIGHER, "score", "dialogue BLEU-4 (cumulative, smoothed, by character)"),
     (r"eval\.(?P<task>\w+)\.(?P<metric>rouge_l|bleu4)_failures", "evaluation", NEITHER, "items",
      "{task}: items {metric} could not score"),
     (r"eval\.dialogue\.judge\.(?P<what>n|failures)", "evaluation", NEITHER, "items", "dialogue judge: {what}"),
@@ -102,3 +117,13 @@ def lookup(name: str) -> MetricInfo | None:
             return MetricInfo(name, axis, better, unit, label.format(**match.groupdict()),
                               (list(AXES).index(axis), index, natural_key(name)))
     return None
+
+
+def derived(metrics: dict) -> dict:
+    """Metrics computed from others of the same run: training throughput in text bytes per second
+    (tokens/s x the training text's bytes per token of this model's tokenizer, which the train
+    stage records from prepare's token count)."""
+    values = [metrics.get(k) for k in ("train.tokens_per_s", "train.text_bytes_per_token")]
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
+        return {"train.text_bytes_per_s": values[0] * values[1]}
+    return {}

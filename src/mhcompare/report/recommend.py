@@ -1,8 +1,9 @@
 """The recommendation, generated from the rankings and tests, never written by hand.
 
-A model is *clearly ahead* on a metric when it ranks first and the Holm-corrected paired test
-separates it from every other model; it *leads* when it ranks first or cannot be told apart from
-the first. An axis's leader is the model clearly ahead on most of its metrics.
+A model is *clearly ahead* on a metric when it ranks first and is separable from every other model
+(Holm-corrected paired test, a difference pointing its way and at least the minimum effect); it
+*leads* when it ranks first or cannot be told apart from the first. An axis's leader is the model
+clearly ahead on most of its metrics. There is no overall leader across axes.
 """
 from dataclasses import dataclass
 
@@ -57,18 +58,11 @@ def recommendation(results: dict[str, MetricResult]) -> list[str]:
     bullets = [axis_bullet(v) for v in verdicts]
     single = [v for v in verdicts if len(v.leaders) == 1]
     bullets += trade_offs(single)
-    led = {}
-    for v in single:
-        led.setdefault(v.leaders[0], []).append(AXES[v.axis].lower())
-    if len(single) >= 2:
-        most = max(len(axes) for axes in led.values())
-        best = sorted(m for m in led if len(led[m]) == most)
-        if len(best) == 1:
-            bullets.append(f"**Overall**: **{best[0]}** leads {most} of {len(verdicts)} axes "
-                           f"({', '.join(led[best[0]])}).")
-        else:
-            bullets.append("**Overall**: no single model leads most axes ("
-                           + "; ".join(f"{m}: {', '.join(led[m])}" for m in best) + ").")
+    # no "overall" winner: counting axes equally would let speed outvote safety, and any weighting
+    # is the reader's choice to make, with the axes above
+    bullets.append("**No overall ranking**: the axes are not weighed against each other here (speed must not "
+                   "outvote safety); each test controls errors within one metric, not across the report's "
+                   "metrics, so a single separation on one metric is weak evidence.")
     return bullets
 
 

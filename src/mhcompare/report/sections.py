@@ -51,7 +51,8 @@ def report_blocks(f: Findings, report_dir: Path) -> list:
     blocks = [Heading(1, f"Model comparison: {f.experiment}"), Paragraph(scope(f))]
     blocks += [Heading(2, "Recommendation", "recommendation"),
                Paragraph("Generated from the tables below. A model is *clearly ahead* on a metric when it ranks "
-                         "first and the corrected paired test separates it from every other model."),
+                         "first and is told apart from every other model: the corrected paired test, a difference "
+                         "pointing its way, and at least the metric's minimum effect."),
                Bullets(tuple(recommendation(f.results)))]
     for axis in AXES:
         blocks += axis_section(f, axis)
@@ -90,10 +91,16 @@ def scope(f: Findings) -> str:
             + "; ".join(f"{m}: seed{'s' if len(s) > 1 else ''} {seed_ranges(s)}" for m, s in by_model.items())
             + f"). Finished stages: {done} of {len(runs)} runs; {failed} failed; {len(f.missing)} missing from the "
             f"expected grid of {len(models)} models × seeds {seed_ranges(seeds)}. Each cell is the mean across seeds "
-            f"with its {f.confidence:.0%} t interval [low, high] and the number of seeds n (an interval needs n ≥ 2). "
-            f"Rankings: `>` separates models whose paired t-test across shared seeds, Holm-corrected over the "
-            f"pairs of the metric, gives p < {f.alpha:g}; `≈` marks models that cannot be told apart (or have "
-            f"fewer than 2 shared seeds). Built by mhcompare {f.code_version}.")
+            f"with its {f.confidence:.0%} t interval [low, high] over seeds (on the logit scale for fractions, the "
+            f"log scale for times, memory and throughput, so it stays in range) and the number of seeds n (an "
+            f"interval needs n ≥ 2). Rankings use only the seeds every model of the metric has, and are shown as a "
+            f"compact letter display: models that share a letter cannot be told apart. Two models are told apart "
+            f"when their paired test (an exact McNemar test over shared items and seeds where per-item outcomes "
+            f"exist, else a paired t-test over shared seeds), Holm-corrected over the pairs of the metric, gives "
+            f"p < {f.alpha:g}, the difference points the way of the ranking, and it is at least the metric's minimum "
+            f"effect. The error control is per metric: across the many metrics of this report, some separations "
+            f"are expected by chance. Metrics per token of each model's own tokenizer (losses, tokens/s) are shown "
+            f"but not ranked. Built by mhcompare {f.code_version}.")
 
 
 def axis_section(f: Findings, axis: str) -> list:
@@ -117,7 +124,7 @@ def axis_section(f: Findings, axis: str) -> list:
             blocks.append(Figure(file, CAPTIONS[file].format(confidence=f"{f.confidence:.0%}")))
     ties, gaps = tie_notes(results), missing_notes(f, results)
     if ties:
-        blocks += [Paragraph("Cannot be told apart (paired t-test across shared seeds, Holm-corrected):"),
+        blocks += [Paragraph("Cannot be told apart (Holm-corrected paired tests), and unequal seed sets:"),
                    Bullets(tuple(ties))]
     if gaps:
         blocks += [Paragraph("Missing values:"), Bullets(tuple(gaps))]
@@ -125,11 +132,13 @@ def axis_section(f: Findings, axis: str) -> list:
 
 
 def ranking(result: MetricResult) -> str:
+    """`qwen (a) · llama (ab) · glm (b)`: best first; models sharing a letter cannot be told apart."""
     if not result.info.ranked:
         return "not ranked"
-    text = result.order[0]
-    for better, worse in zip(result.order, result.order[1:]):
-        text += (" > " if result.separable(better, worse) else " ≈ ") + worse
+    letters = result.letters()
+    text = " · ".join(f"{m} ({letters[m]})" for m in result.order)
+    if result.unshared:
+        text += " — on seeds " + seed_ranges(result.shared_seeds) if result.shared_seeds else " — no shared seed"
     return text
 
 
@@ -156,10 +165,16 @@ def tie_notes(results: list[MetricResult]) -> list[str]:
             continue
         pairs = []
         for (a, b), c in sorted(r.comparisons.items()):
+            unit = "item pairs" if "McNemar" in c.test else "seeds"
             if c.p is None:
-                pairs.append(f"{a} vs {b} not tested ({c.pairs} shared seed{'s' if c.pairs != 1 else ''})")
+                pairs.append(f"{a} vs {b} not tested ({c.pairs} shared {unit})")
             elif not c.separable:
-                pairs.append(f"{a} ≈ {b} (Holm p = {c.p_holm:.3g}, {c.pairs} seeds)")
+                why = f"; {c.note}" if c.note else ""
+                pairs.append(f"{a} ≈ {b} ({c.test}, Holm p = {c.p_holm:.3g}, {c.pairs} {unit}{why})")
+        if r.unshared:
+            pairs.append("ranked on the shared seeds " + (seed_ranges(r.shared_seeds) or "(none)") + "; left out: "
+                         + ", ".join(f"{m} seed{'s' if len(s) > 1 else ''} {seed_ranges(s)}"
+                                     for m, s in r.unshared.items()))
         if pairs:
             notes.append(f"**{r.info.label}**: " + "; ".join(pairs))
     return notes

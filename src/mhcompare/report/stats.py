@@ -1,13 +1,29 @@
-"""Across-seed statistics: means with t intervals, paired tests between models, Holm's correction.
+"""The comparison's statistics: per-model intervals across seeds, pairwise tests with Holm's
+correction, and the compact letter display the rankings are shown with.
 
-Why a paired t-test across seeds, corrected with Holm: a seed fixes the data order and the split of
-every run, so seed k of two models is a pair, and pairing removes the seed-to-seed variation the
-models share. At the 3-5 seeds a sweep can afford, rank tests cannot reject anything: the smallest
-two-sided p of Wilcoxon's signed-rank test is 0.25 with 3 pairs and 0.0625 with 5, and Friedman's
-test with a rank post-hoc (Nemenyi, Conover) is as coarse with 3-5 blocks. The paired t-test uses
-the size of the differences, assuming seed noise is roughly normal (the usual model of it), and is
-the one of these that can separate models at this n. Holm's step-down correction keeps the chance
-of any false "better" at alpha over all pairs of a metric, with more power than Bonferroni's.
+What is tested against what:
+- A fixed item set with per-item outcomes (MCQ accuracy, crisis pass rates): the unit is the item.
+  Two models are compared on the (item, seed) pairs they share, by an exact McNemar test (a
+  binomial test on the pairs where they differ). Across seeds alone, a model that answers one more
+  item of 200 on every seed of a greedy evaluation would give p = 0, and a real difference of a
+  few items could never reach significance with 3 numbers.
+- Everything else (throughput, memory, judge means): the unit is the seed; a paired t-test over
+  the seeds both models have. A seed fixes the data order and split of every run, so seed k of
+  two models is a pair. Rank tests at 3-5 seeds are coarse: Wilcoxon's signed-rank test cannot go
+  below p = 0.25 with 3 pairs (0.0625 with 5); Friedman's test can (5 models x 3 seeds with the
+  same order on every seed gives p = 0.017), but it says only that some model differs, and its
+  pairwise post-hoc tests are as coarse as Wilcoxon's.
+- Holm's step-down correction over the pairs of one metric keeps the chance of any false
+  "better" on that metric at alpha. Nothing corrects across metrics: with many metrics, some
+  separation by chance is expected; the report says so.
+
+A model is ranked above another only on the seeds every model of the metric has (a model's extra
+or missing seeds are flagged, not averaged in), and "separable" needs all three: the corrected
+test below alpha, the difference on the shared data pointing the way of the ranking, and a
+difference at least the metric's minimum effect (report.min_effect).
+
+Intervals respect the metric's range: a fraction's t interval is taken on the logit scale and a
+positive quantity's (seconds, GiB, throughput) on the log scale, then transformed back.
 """
 import math
 import warnings
@@ -35,38 +51,69 @@ def metric_values(runs) -> dict[str, dict[str, dict[int, float]]]:
     return values
 
 
-def mean_interval(values: list[float], confidence: float) -> dict:
-    """{mean, std, n, ci_low, ci_high}: a t interval, which needs n >= 2 (None otherwise)."""
+FRACTION_UNITS = {"fraction", "share of runs"}
+LOG_UNITS = {"s", "GPU-h", "CPU-h", "GiB", "tokens/s", "bytes/s", "samples/s", "req/s"}
+
+
+def scale_of(info: MetricInfo | None) -> str:
+    if info is None:
+        return "linear"
+    return "logit" if info.unit in FRACTION_UNITS else "log" if info.unit in LOG_UNITS else "linear"
+
+
+def mean_interval(values: list[float], confidence: float, scale: str = "linear") -> dict:
+    """{mean, std, n, ci_low, ci_high, scale}: the mean, and a t interval (n >= 2) taken on the
+    given scale and transformed back, so a fraction's interval stays within [0, 1] and a time's
+    above 0. The logit scale clips values to [0.001, 0.999]; the log scale needs values > 0."""
     from scipy import stats
 
     n = len(values)
     if n == 0:
-        return {"mean": None, "std": None, "n": 0, "ci_low": None, "ci_high": None}
+        return {"mean": None, "std": None, "n": 0, "ci_low": None, "ci_high": None, "scale": scale}
     mean = math.fsum(values) / n
     if n == 1:
-        return {"mean": mean, "std": None, "n": 1, "ci_low": None, "ci_high": None}
+        return {"mean": mean, "std": None, "n": 1, "ci_low": None, "ci_high": None, "scale": scale}
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    return {"mean": mean, "std": std, "n": n, "ci_low": mean - half, "ci_high": mean + half}
+    if scale == "log" and min(values) <= 0:
+        scale = "linear"
+    forward, back = TRANSFORMS[scale]
+    moved = [forward(v) for v in values]
+    centre = math.fsum(moved) / n
+    spread = math.sqrt(math.fsum((v - centre) ** 2 for v in moved) / (n - 1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * spread / math.sqrt(n)
+    low, high = back(centre - half), back(centre + half)
+    if spread == 0:  # every seed gave the same value
+        low = high = mean
+    return {"mean": mean, "std": std, "n": n, "ci_low": min(low, mean), "ci_high": max(high, mean), "scale": scale}
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-3), 1 - 1e-3)
+    return math.log(p / (1 - p))
+
+
+def expit(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+TRANSFORMS = {"linear": (float, float), "log": (math.log, math.exp), "logit": (logit, expit)}
 
 
 def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values, in the order given."""
-    m = len(pvalues)
-    adjusted = [1.0] * m
-    running = 0.0
-    for rank, i in enumerate(sorted(range(m), key=lambda i: pvalues[i])):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
+    """Holm's step-down adjusted p-values, in the order given (statsmodels' multipletests)."""
+    from statsmodels.stats.multitest import multipletests
+
+    if not pvalues:
+        return []
+    return [float(p) for p in multipletests(pvalues, method="holm")[1]]
 
 
-def paired_t(a: dict[int, float], b: dict[int, float]) -> tuple[float | None, int]:
-    """(two-sided p of the paired t-test over the seeds both have, number of pairs); p is None
-    below 2 pairs, and 1.0 when every pair is equal (no difference at all)."""
+def paired_t(a: dict[int, float], b: dict[int, float], seeds=None) -> tuple[float | None, int]:
+    """(two-sided p of the paired t-test over the seeds both have (or `seeds`), number of pairs);
+    p is None below 2 pairs, and 1.0 when every pair is equal (no difference at all)."""
     from scipy import stats
 
-    seeds = sorted(a.keys() & b.keys())
+    seeds = sorted(a.keys() & b.keys() if seeds is None else seeds)
     if len(seeds) < 2:
         return None, len(seeds)
     with warnings.catch_warnings():
@@ -75,25 +122,46 @@ def paired_t(a: dict[int, float], b: dict[int, float]) -> tuple[float | None, in
     return (1.0 if math.isnan(p) else p), len(seeds)
 
 
+def paired_items(a: dict[int, dict], b: dict[int, dict], seeds) -> tuple[float | None, int, float | None]:
+    """Exact McNemar test on the (seed, item) pairs both models have an outcome for:
+    (two-sided p, number of pairs, mean difference a - b over them)."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    pairs = [(a[s][i], b[s][i]) for s in seeds if s in a and s in b for i in sorted(a[s].keys() & b[s].keys())]
+    if not pairs:
+        return None, 0, None
+    only_a = sum(1 for x, y in pairs if x and not y)
+    only_b = sum(1 for x, y in pairs if y and not x)
+    both = sum(1 for x, y in pairs if x and y)
+    table = [[both, only_a], [only_b, len(pairs) - both - only_a - only_b]]
+    p = 1.0 if only_a + only_b == 0 else float(mcnemar(table, exact=True).pvalue)
+    return p, len(pairs), (only_a - only_b) / len(pairs)
+
+
 @dataclass
 class Comparison:
     metric: str
     a: str
     b: str
-    pairs: int  # seeds both models have
-    mean_difference: float | None  # a - b over those seeds
-    p: float | None  # paired t-test; None: not tested (fewer than 2 shared seeds)
+    pairs: int  # shared seeds (seed-level test) or shared (seed, item) pairs (item-level test)
+    mean_difference: float | None  # a - b over those pairs
+    p: float | None  # None: not tested (fewer than 2 shared seeds, or no shared items)
     p_holm: float | None
-    separable: bool  # p_holm < alpha
+    separable: bool  # p_holm < alpha, the sign agrees with the ranking, and the difference is large enough
+    test: str = "paired t across seeds"
+    note: str = ""  # why a significant difference is not called separable
 
 
 @dataclass
 class MetricResult:
     name: str
     info: MetricInfo | None
-    stats: dict[str, dict]  # model -> mean_interval
-    order: list[str]  # best first when ranked, else by name
+    stats: dict[str, dict]  # model -> mean_interval over all of its seeds
+    order: list[str]  # best first when ranked (on the shared seeds), else by name
     comparisons: dict[tuple[str, str], Comparison] = field(default_factory=dict)
+    shared_seeds: list[int] = field(default_factory=list)  # the seeds the ranking and tests use
+    unshared: dict[str, list[int]] = field(default_factory=dict)  # model -> its seeds left out of the ranking
+    min_effect: float | None = None  # absolute difference below which nothing is called separable
 
     def separable(self, x: str, y: str) -> bool:
         comparison = self.comparisons.get((min(x, y), max(x, y)))
@@ -102,38 +170,106 @@ class MetricResult:
     def comparison(self, x: str, y: str) -> Comparison | None:
         return self.comparisons.get((min(x, y), max(x, y)))
 
+    def letters(self) -> dict[str, str]:
+        return letter_display(self.order, self.separable)
 
-def analyse(values: dict, confidence: float, alpha: float) -> dict[str, MetricResult]:
-    """Every metric: per-model statistics, a ranking and Holm-corrected pairwise tests."""
+
+@dataclass(frozen=True)
+class MinEffect:
+    """The smallest difference worth calling: absolute for fractions, relative to the better
+    model's value otherwise (report.min_effect)."""
+    fraction: float = 0.02
+    relative: float = 0.05
+
+    def of(self, info: MetricInfo | None, means: list[float]) -> float:
+        if info is not None and info.unit in FRACTION_UNITS:
+            return self.fraction
+        return self.relative * max((abs(m) for m in means), default=0.0)
+
+
+def analyse(values: dict, confidence: float, alpha: float, items: dict | None = None,
+            min_effect: MinEffect = MinEffect()) -> dict[str, MetricResult]:
+    """Every metric: per-model statistics, a ranking on shared seeds and Holm-corrected pairwise tests
+    (item by item where `items` has the metric's per-item outcomes)."""
     results = {}
     for name in sorted(values, key=sort_key):
         by_model = values[name]
         info = lookup(name)
-        stats = {model: mean_interval([by_model[model][s] for s in sorted(by_model[model])], confidence)
+        scale = scale_of(info)
+        stats = {model: mean_interval([by_model[model][s] for s in sorted(by_model[model])], confidence, scale)
                  for model in sorted(by_model)}
         if info is None or not info.ranked:
             results[name] = MetricResult(name, info, stats, sorted(stats))
             continue
+        shared = sorted(set.intersection(*(set(seeds) for seeds in by_model.values())))
+        unshared = {m: sorted(set(by_model[m]) - set(shared)) for m in sorted(by_model)
+                    if set(by_model[m]) - set(shared)}
+        basis = {m: math.fsum(by_model[m][s] for s in shared) / len(shared) if shared else stats[m]["mean"]
+                 for m in by_model}
         sign = -1.0 if info.better == "higher" else 1.0
-        order = sorted(stats, key=lambda model: (sign * stats[model]["mean"], model))
-        results[name] = MetricResult(name, info, stats, order, compare(name, by_model, alpha))
+        order = sorted(stats, key=lambda model: (sign * basis[model], model))
+        threshold = min_effect.of(info, list(basis.values()))
+        result = MetricResult(name, info, stats, order, shared_seeds=shared, unshared=unshared, min_effect=threshold)
+        result.comparisons = compare(result, by_model, (items or {}).get(name), alpha)
+        results[name] = result
     return results
 
 
-def compare(name: str, by_model: dict[str, dict[int, float]], alpha: float) -> dict:
+def compare(result: MetricResult, by_model: dict, items: dict | None, alpha: float) -> dict:
+    """Pairwise tests on the shared seeds, Holm-adjusted over the pairs of the metric."""
     models = sorted(by_model)
+    rank = {m: i for i, m in enumerate(result.order)}
     comparisons = {}
     for i, a in enumerate(models):
         for b in models[i + 1:]:
-            p, pairs = paired_t(by_model[a], by_model[b])
-            shared = sorted(by_model[a].keys() & by_model[b].keys())
-            difference = (math.fsum(by_model[a][s] - by_model[b][s] for s in shared) / len(shared)) if shared else None
-            comparisons[(a, b)] = Comparison(name, a, b, pairs, difference, p, None, False)
+            if items and a in items and b in items:
+                p, pairs, difference = paired_items(items[a], items[b], result.shared_seeds)
+                test = "exact McNemar on shared items and seeds"
+            else:
+                p, pairs = paired_t(by_model[a], by_model[b], result.shared_seeds)
+                difference = (math.fsum(by_model[a][s] - by_model[b][s] for s in result.shared_seeds)
+                              / len(result.shared_seeds)) if result.shared_seeds else None
+                test = "paired t across shared seeds"
+            comparisons[(a, b)] = Comparison(result.name, a, b, pairs, difference, p, None, False, test)
     tested = [c for c in comparisons.values() if c.p is not None]
     for comparison, adjusted in zip(tested, holm([c.p for c in tested])):
         comparison.p_holm = adjusted
-        comparison.separable = adjusted < alpha
+        if adjusted >= alpha:
+            continue
+        a_first = rank[comparison.a] < rank[comparison.b]
+        better_sign = 1.0 if result.info.better == "higher" else -1.0
+        agrees = comparison.mean_difference is not None and \
+            (comparison.mean_difference * better_sign > 0) == a_first and comparison.mean_difference != 0
+        large = comparison.mean_difference is not None and abs(comparison.mean_difference) >= result.min_effect
+        comparison.separable = agrees and large
+        if not agrees:
+            comparison.note = "the difference on the shared data points against the ranking"
+        elif not large:
+            comparison.note = f"difference below the minimum effect {result.min_effect:.3g}"
     return comparisons
+
+
+def letter_display(order: list[str], separable) -> dict[str, str]:
+    """Compact letter display (Piepho's insert-and-absorb): models that share a letter cannot be
+    told apart; every separable pair shares none. Letters follow the ranking, `a` for the best."""
+    groups = [set(order)]
+    for i, x in enumerate(order):
+        for y in order[i + 1:]:
+            if not separable(x, y):
+                continue
+            split = []
+            for group in groups:
+                split += [group - {x}, group - {y}] if x in group and y in group else [group]
+            groups = []
+            for group in split:  # absorb: drop groups inside another one
+                if group and not any(group < other for other in split) and group not in groups:
+                    groups.append(group)
+    groups.sort(key=lambda g: sorted(order.index(m) for m in g))
+    letters = {m: "" for m in order}
+    for index, group in enumerate(groups):
+        for model in group:
+            letters[model] += "abcdefghijklmnopqrstuvwxyz"[index]
+    return letters
 
 
 def sort_key(name: str) -> tuple:

@@ -46,31 +46,33 @@ def runs_table(collection: Collection) -> pd.DataFrame:
 
 def summary_table(results: dict[str, MetricResult]) -> pd.DataFrame:
     """One row per (metric, model): mean, std, n and the interval, with the model's rank."""
-    columns = {k: [] for k in ("metric", "axis", "label", "unit", "better", "model", "rank", "n", "mean", "std",
-                               "ci_low", "ci_high")}
+    columns = {k: [] for k in ("metric", "axis", "label", "unit", "better", "model", "rank", "letters", "n", "mean",
+                               "std", "ci_low", "ci_high", "scale")}
     for name, result in results.items():
         info = result.info
         for model in sorted(result.stats):
             stats = result.stats[model]
             row = {"metric": name, "axis": info.axis if info else None, "label": info.label if info else None,
                    "unit": info.unit if info else None, "better": info.better if info else None, "model": model,
-                   "rank": result.order.index(model) + 1 if info and info.ranked else None, **stats}
+                   "rank": result.order.index(model) + 1 if info and info.ranked else None,
+                   "letters": result.letters()[model] if info and info.ranked else None, **stats}
             for key, values in columns.items():
                 values.append(row[key])
     return frame(columns)
 
 
 def comparisons_table(results: dict[str, MetricResult], alpha: float) -> pd.DataFrame:
-    """Every pairwise test: paired t over shared seeds, Holm-adjusted within the metric."""
-    columns = {k: [] for k in ("metric", "model_a", "model_b", "shared_seeds", "mean_difference", "p", "p_holm",
-                               "separable", "test")}
+    """Every pairwise test (McNemar over shared items and seeds, or paired t over shared seeds),
+    Holm-adjusted within the metric; pairs counts what was paired (item pairs or seeds)."""
+    columns = {k: [] for k in ("metric", "model_a", "model_b", "pairs", "mean_difference", "p", "p_holm",
+                               "min_effect", "separable", "test", "note")}
     for name, result in results.items():
         for (a, b), c in sorted(result.comparisons.items()):
-            test = (f"paired t, Holm-adjusted, alpha={alpha:g}" if c.p is not None
-                    else "not tested: fewer than 2 shared seeds")
-            row = {"metric": name, "model_a": a, "model_b": b, "shared_seeds": c.pairs,
-                   "mean_difference": c.mean_difference, "p": c.p, "p_holm": c.p_holm, "separable": c.separable,
-                   "test": test}
+            test = (f"{c.test}, Holm-adjusted, alpha={alpha:g}" if c.p is not None
+                    else f"not tested: {c.pairs} shared {'item pairs' if 'McNemar' in c.test else 'seeds'}")
+            row = {"metric": name, "model_a": a, "model_b": b, "pairs": c.pairs,
+                   "mean_difference": c.mean_difference, "p": c.p, "p_holm": c.p_holm,
+                   "min_effect": result.min_effect, "separable": c.separable, "test": test, "note": c.note}
             for key, values in columns.items():
                 values.append(row[key])
     return frame(columns)

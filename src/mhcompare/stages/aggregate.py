@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from mhcompare import artifacts
 from mhcompare.report.build import Settings, build_report
+from mhcompare.report.stats import MinEffect
 
 
 def run(cfg) -> dict:
@@ -21,7 +22,9 @@ def run(cfg) -> dict:
                         target_relative=float(report.target_loss.relative),
                         expected_models=tuple(str(m) for m in models) if models else None,
                         expected_seeds=tuple(int(s) for s in seeds) if seeds and all(
-                            str(s).isdigit() for s in seeds) else None)
+                            str(s).isdigit() for s in seeds) else None,
+                        min_effect=MinEffect(fraction=float(report.min_effect.fraction),
+                                             relative=float(report.min_effect.relative)))
     experiment = artifacts.experiment_dir(cfg)
     if not experiment.is_dir():
         raise FileNotFoundError(f"no run folders under {experiment}: nothing of experiment "

@@ -79,6 +79,8 @@ def run(cfg) -> dict:
     metrics = {"prepare.dialogues": stats["dialogues"], "prepare.train": stats["train"], "prepare.val": stats["val"],
                "prepare.tokens_mean": tokens["mean"], "prepare.tokens_p95": tokens["p95"],
                "prepare.tokens_max": tokens["max"], "prepare.tokens_total": sum(lengths),
+               # the same for every model: turns tokens/s into the tokenizer-free text bytes/s
+               "prepare.text_bytes_total": sum(text_bytes(row) for row in train_rows),
                "prepare.over_max_length": over, "prepare.tokens_counted_with": "ms-swift template",
                "prepare.data_hash": stats["data_hash"]}
     artifacts.write_metrics(out, metrics)
@@ -87,6 +89,12 @@ def run(cfg) -> dict:
                     "dropped by ms-swift (truncation_strategy=delete)", over, len(train_rows), max_length,
                     cfg.model.name)
     return {**stats, **metrics}
+
+
+def text_bytes(row: dict) -> int:
+    """UTF-8 bytes of a dialogue's text (system prompt and every turn), as training reads it."""
+    return len((row.get("system") or "").encode("utf-8")) + sum(len(turn["value"].encode("utf-8"))
+                                                                 for turn in row["conversations"])
 
 
 def swift_template(cfg, python: str) -> str:

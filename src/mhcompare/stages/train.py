@@ -162,4 +162,16 @@ def train_metrics(cfg, summary, result, recipe, gpus, resumed_from, tokens_at_re
         "runtime.name": str(cfg.model.runtime),
     }
     metrics.update({f"runtime.{k}": v for k, v in versions.items() if v is not None})
+    metrics["train.text_bytes_per_token"] = text_bytes_per_token(cfg)
     return metrics
+
+
+def text_bytes_per_token(cfg) -> float | None:
+    """UTF-8 bytes of the training text per token of this model's tokenizer and template (from
+    prepare's count): turns tokens/s into text bytes/s, which compares across tokenizers."""
+    prepared = artifacts.stage_dir(cfg, "prepare") / "metrics.json"
+    if not prepared.exists():
+        return None
+    counts = read_json(prepared)
+    text_bytes, tokens = counts.get("prepare.text_bytes_total"), counts.get("prepare.tokens_total")
+    return text_bytes / tokens if text_bytes and tokens else None
