@@ -57,6 +57,46 @@ def test_bootstrap_interval_covers_the_true_mean_about_95_percent_of_the_time():
     assert 0.88 <= covered / 200 <= 0.99
 
 
+def lenient_raters_study(rng, raters=10, conversations=40, per_conversation=3) -> pd.DataFrame:
+    """Each conversation rated by 3 of 10 raters; leniency SD 0.3, conversation SD 0.5, noise SD 0.5,
+    all around 3 and symmetric, so the mean over raters and conversations like these is exactly 3."""
+    leniency = rng.normal(0, 0.3, raters)
+    quality = rng.normal(0, 0.5, conversations)
+    rater = np.concatenate([rng.choice(raters, per_conversation, replace=False) for _ in range(conversations)])
+    conversation = np.repeat(np.arange(conversations), per_conversation)
+    latent = 3 + quality[conversation] + leniency[rater] + rng.normal(0, 0.5, len(rater))
+    return pd.DataFrame({"model": "m", "dimension": "d", "score": np.clip(np.rint(latent), 1, 5),
+                         "rater_id": rater, "conversation_id": conversation})
+
+
+def test_score_interval_covers_the_mean_over_raters_and_conversations():
+    """Raters are a sample too: an interval over conversations alone covered 3 in 0.80 of these studies."""
+    rng = np.random.default_rng(7)
+    covered = 0
+    for study in range(200):
+        row = analysis.model_scores(lenient_raters_study(rng), n_boot=200, seed=study).iloc[0]
+        covered += row["ci_low"] <= 3 <= row["ci_high"]
+        assert row["interval_over"] == "conversations and raters"
+    assert 0.88 <= covered / 200 <= 0.995
+
+
+def test_one_rater_interval_says_it_covers_conversations_only():
+    frame = planted_ratings({"m": 3.0}, raters=1)
+    assert analysis.model_scores(frame, n_boot=50).iloc[0]["interval_over"].startswith("conversations only")
+
+
+def test_intervals_are_95_percent():
+    """Percentiles 2.5 and 97.5 of the draws; on 1000 independent conversations the interval is the
+    normal one, mean +- 1.96 standard errors (a 90% interval would be 16% narrower)."""
+    assert analysis.percentile_interval(np.arange(1001.0)) == pytest.approx((25, 975))
+    score = np.random.default_rng(8).integers(1, 6, 1000).astype(float)
+    frame = pd.DataFrame({"model": "m", "dimension": "d", "score": score, "rater_id": 0,
+                          "conversation_id": np.arange(1000)})
+    row = analysis.model_scores(frame, n_boot=4000, seed=0).iloc[0]
+    normal_width = 2 * 1.959964 * score.std() / np.sqrt(len(score))
+    assert 0.95 < (row["ci_high"] - row["ci_low"]) / normal_width < 1.05
+
+
 def test_alpha_is_one_for_identical_raters_and_near_zero_for_random_ones():
     rng = np.random.default_rng(3)
     truth = rng.integers(1, 6, 200)
@@ -77,7 +117,18 @@ def planted_votes(strengths: dict, n: int, seed: int = 4) -> pd.DataFrame:
         a, b = rng.choice(models, 2, replace=False)
         p_a = 1 / (1 + np.exp(strengths[b] - strengths[a]))
         rows.append({"model_a": a, "model_b": b, "winner": a if rng.random() < p_a else b})
-    return pd.DataFrame(rows)
+    return with_clusters(pd.DataFrame(rows))
+
+
+def with_clusters(votes: pd.DataFrame, per_cluster: int = 1) -> pd.DataFrame:
+    """The columns that say which conversations a vote compared: `per_cluster` votes in a row share them."""
+    return votes.assign(scenario_id=np.arange(len(votes)) // per_cluster, seed=0)
+
+
+def record(*matches) -> pd.DataFrame:
+    """Votes from (winner, loser, times) triples, each vote its own cluster."""
+    rows = [{"model_a": w, "model_b": l, "winner": w} for w, l, times in matches for _ in range(times)]
+    return with_clusters(pd.DataFrame(rows))
 
 
 def test_bradley_terry_recovers_planted_strengths_and_order():
@@ -105,6 +156,105 @@ def test_bradley_terry_mle_matches_choix_and_counts_ties_as_half():
     np.testing.assert_allclose(ours, theirs - theirs.mean(), atol=1e-6)
     ties = pd.DataFrame({"model_a": ["a", "a"], "model_b": ["b", "b"], "winner": ["tie", "tie"]})
     assert np.allclose(analysis.bradley_terry(analysis.win_matrix(*analysis.vote_arrays(ties, ["a", "b"]), 2)), 0)
+
+
+def test_bradley_terry_prior_is_half_a_virtual_win_each_way():
+    """Pinned twice: two models in closed form, log((3 + 0.5) / (0 + 0.5)) for a 3-0 record, and three
+    models against choix on the doubled data plus one virtual win each way (same maximum)."""
+    choix = pytest.importorskip("choix")
+    ranking = analysis.bradley_terry_ranking(record(("a", "b", 3)), n_boot=50).set_index("model")
+    assert ranking.loc["a", "strength"] - ranking.loc["b", "strength"] == pytest.approx(np.log(7), abs=1e-8)
+    wins = np.array([[0, 4, 1], [2, 0, 3], [0, 1, 0]], dtype=float)
+    pairs = [(w, l) for w in range(3) for l in range(3) for _ in range(int(2 * wins[w, l]) + (w != l))]
+    theirs = choix.ilsr_pairwise(3, pairs, alpha=0, tol=1e-12)
+    np.testing.assert_allclose(analysis.bradley_terry(wins), theirs - theirs.mean(), atol=1e-8)
+
+
+def clustered_study(rng, clusters=40, raters=5, spread=2.0, advantage=0.5) -> pd.DataFrame:
+    """Model a against b on `clusters` conversation pairs, each judged by 5 raters who share that
+    pair's effect (log-odds spread SD 2): votes within a pair agree more than votes across pairs."""
+    p_a = 1 / (1 + np.exp(-(advantage + rng.normal(0, spread, clusters))))
+    a_wins = rng.random((clusters, raters)) < p_a[:, None]
+    votes = pd.DataFrame({"model_a": "a", "model_b": "b", "winner": np.where(a_wins.ravel(), "a", "b")})
+    return with_clusters(votes, per_cluster=raters)
+
+
+def population_strength(spread=2.0, advantage=0.5) -> float:
+    """What Bradley-Terry estimates here: half the log-odds of a's average chance over pairs."""
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    p = (w / (1 + np.exp(-(advantage + spread * x)))).sum() / w.sum()
+    return np.log(p / (1 - p)) / 2
+
+
+def test_bradley_terry_interval_covers_with_votes_clustered_in_conversations():
+    """Resampling single votes covered 0.83 here; resampling conversations about 0.95."""
+    rng, target = np.random.default_rng(11), population_strength()
+    covered = 0
+    for study in range(100):
+        row = analysis.bradley_terry_ranking(clustered_study(rng), n_boot=200, seed=study).set_index("model").loc["a"]
+        covered += row["ci_low"] <= target <= row["ci_high"]
+    assert covered / 100 >= 0.9
+
+
+def test_bradley_terry_resamples_whole_conversations():
+    """Every conversation pair got the same 3-2 split: whole-conversation resamples are all alike."""
+    votes = with_clusters(pd.DataFrame({"model_a": "a", "model_b": "b", "winner": ["a", "a", "a", "b", "b"] * 20}),
+                          per_cluster=5)
+    row = analysis.bradley_terry_ranking(votes, n_boot=200).set_index("model").loc["a"]
+    assert row["ci_low"] == pytest.approx(row["strength"]) == pytest.approx(row["ci_high"])
+    assert row["strength"] == pytest.approx(np.log(60.5 / 40.5) / 2)
+
+
+def test_one_sided_records_are_ranked_but_flagged():
+    ranking = analysis.bradley_terry_ranking(record(("a", "b", 3), ("a", "c", 2), ("b", "c", 2), ("c", "b", 1)),
+                                             n_boot=100).set_index("model")
+    assert list(ranking.index) == ["a", "b", "c"]
+    assert ranking.loc["a", "warning"] == "one-sided: a won every comparison, its strength is bounded only by the prior"
+    group = ", their strength relative to those is bounded only by the prior"
+    assert ranking.loc["b", "warning"] == ranking.loc["c", "warning"] == (  # the same gap, seen from below
+        "one-sided: {b, c} lost every comparison with {a}" + group)
+    settled = analysis.bradley_terry_ranking(record(("a", "b", 3), ("b", "a", 1)), n_boot=50)
+    assert (settled["warning"] == "").all()
+    losers = analysis.bradley_terry_ranking(record(("a", "c", 2), ("b", "c", 2), ("a", "b", 1), ("b", "a", 1)),
+                                            n_boot=50).set_index("model")["warning"]
+    assert losers["c"] == "one-sided: c lost every comparison, its strength is bounded only by the prior"
+    assert losers["a"] == losers["b"] == "one-sided: {a, b} won every comparison with {c}" + group
+
+
+def test_disconnected_models_are_ranked_but_flagged():
+    ranking = analysis.bradley_terry_ranking(record(("a", "b", 3), ("b", "a", 1), ("c", "d", 2), ("d", "c", 2)),
+                                             n_boot=50).set_index("model")["warning"]
+    assert len(ranking) == 4
+    assert ranking["a"] == ranking["b"] == (
+        "disconnected: {a, b} were never compared with {c, d}; their relative order is not estimable")
+    assert ranking["c"] == ranking["d"] == (
+        "disconnected: {c, d} were never compared with {a, b}; their relative order is not estimable")
+
+
+def test_identical_records_share_a_rank():
+    """b and d have the same record against everyone (and split 6-6): their strengths differ only by
+    rounding, which used to rank them 3 and 4. Ties share the best place of the tie (min rank)."""
+    wins = [[0, 10, 6, 10], [3, 0, 1, 6], [0, 7, 0, 7], [3, 6, 1, 0]]
+    names = "abcd"
+    ranking = analysis.bradley_terry_ranking(
+        record(*[(names[w], names[l], wins[w][l]) for w in range(4) for l in range(4)]), n_boot=100)
+    assert dict(zip(ranking["model"], ranking["rank"])) == {"a": 1, "c": 2, "b": 3, "d": 3}
+    assert list(analysis.tied_ranks(np.array([0.0, 2e-16, 1.0]))) == [2, 2, 1]
+
+
+def test_rank_bounds_are_integer_percentiles_that_hold_the_point_rank():
+    # 3 draws in 100 at rank 2 are more than 2.5%: the upper bound is 2 (a floored mean said 1)
+    assert analysis.rank_interval(np.array([1] * 97 + [2] * 3), 1) == (1, 2)
+    assert analysis.rank_interval(np.array([2] * 100), 1) == (1, 2)
+    # only ties between a and b: every draw ties them, and no draw may rank either second
+    ties = with_clusters(pd.DataFrame({"model_a": "a", "model_b": "b", "winner": ["tie"] * 6}))
+    ranking = analysis.bradley_terry_ranking(ties, n_boot=100)
+    assert list(ranking["rank"]) == [1, 1] and list(ranking["rank_low"]) == [1, 1]
+    assert list(ranking["rank_high"]) == [1, 1]
+    planted = analysis.bradley_terry_ranking(planted_votes({"m0": 0.0, "m1": 0.05, "m2": 0.1}, 300), n_boot=200)
+    for row in planted.to_dict("records"):
+        assert isinstance(row["rank_low"], int) and isinstance(row["rank_high"], int)
+        assert row["rank_low"] <= row["rank"] <= row["rank_high"]
 
 
 def test_llm_judge_that_matches_the_humans_agrees_fully():

@@ -1,45 +1,98 @@
 """How sure are we? Statistics over the human ratings, each with its uncertainty.
 
-  model_scores        mean per model and dimension, 95% bootstrap interval over conversations
-  rater_agreement     Krippendorff's alpha (ordinal) per dimension, between human raters
-  bradley_terry       pairwise preferences -> strengths, bootstrap intervals on strength and rank
-  llm_human_agreement the LLM judge against the humans' consensus, per dimension
-  scenario_type_scores the model scores split by scenario type
+  model_scores         mean per model and dimension, 95% two-way bootstrap interval (conversations and raters)
+  rater_agreement      Krippendorff's alpha (ordinal) per dimension, between human raters
+  bradley_terry_ranking pairwise preferences -> strengths and ranks, 95% bootstrap over groups of
+                       conversations, with warnings where the data cannot order the models
+  llm_human_agreement  the LLM judge against the humans' consensus, per dimension
+  (scenario type scores are model_scores split by scenario type)
 
-Conversations, not single ratings, are the resampled unit: ratings of one conversation are not
-independent, so resampling them one by one would make the intervals too narrow.
+Neither single ratings nor single votes are resampled: the ratings of one conversation, and the
+votes on pairs that share a conversation, are not independent, and one rater's leniency runs
+through all their ratings. Resampling single ratings would make the intervals too narrow; holding
+the raters fixed would make them describe only these raters, not raters like them.
 """
 import math
 
 import numpy as np
 import pandas as pd
+from scipy.sparse.csgraph import connected_components
 
-SCORE_COLUMNS = ["model", "dimension", "mean", "ci_low", "ci_high", "n_ratings", "n_conversations", "n_raters"]
+LEVEL = 0.95
+SCORE_COLUMNS = ["model", "dimension", "mean", "ci_low", "ci_high", "n_ratings", "n_conversations", "n_raters",
+                 "interval_over"]
+CONVERSATIONS_AND_RATERS = "conversations and raters"
+CONVERSATIONS_ONLY = "conversations only (one rater: rater variation not estimable)"
+# The conversations one pair item can draw from: every pair compares two conversations of one
+# scenario and seed (importing.build_items), and one conversation is in a pair with each other model.
+VOTE_CLUSTER = ("scenario_id", "seed")
+# Log-strengths closer than this are equal (a relative difference of 1e-6 in strength): far above
+# the solver's error, far below any difference that matters.
+RANK_TOLERANCE = 1e-6
+# Between two warnings of one model (a warning itself may contain "; ").
+WARNING_SEPARATOR = " | "
+# Virtual wins each way between every two models (see bradley_terry).
+PRIOR = 0.5
 
 
-def cluster_bootstrap_mean(values: pd.Series, clusters: pd.Series, n_boot: int, rng: np.random.Generator):
-    """(mean, ci_low, ci_high) of `values`, resampling whole clusters; NaN interval under 2 clusters."""
-    grouped = values.groupby(clusters.to_numpy())
-    sums, counts = grouped.sum().to_numpy(float), grouped.count().to_numpy(float)
+def percentile_interval(boot: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """The central `level` percentile interval of bootstrap draws (NaN draws ignored)."""
+    tail = 100 * (1 - level) / 2
+    low, high = np.nanpercentile(boot, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def crossed_cells(values: pd.Series, raters: pd.Series, conversations: pd.Series):
+    """(sums, counts): raters x conversations tables of the ratings' sum and number in each cell."""
+    r, _ = pd.factorize(raters)
+    c, _ = pd.factorize(conversations)
+    sums = np.zeros((r.max() + 1, c.max() + 1))
+    counts = np.zeros_like(sums)
+    np.add.at(sums, (r, c), values.to_numpy(float))
+    np.add.at(counts, (r, c), 1)
+    return sums, counts
+
+
+def resample_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, n): how often each of n units is drawn when drawing n with replacement."""
+    return rng.multinomial(n, np.full(n, 1 / n), size=n_boot).astype(float)
+
+
+def crossed_bootstrap_mean(values: pd.Series, raters: pd.Series, conversations: pd.Series, n_boot: int,
+                           rng: np.random.Generator):
+    """(mean, ci_low, ci_high) of `values` by the pigeonhole bootstrap (Owen 2007): raters and
+    conversations are drawn with replacement independently, and a rating counts as often as its
+    rater times its conversation was drawn. The interval then covers the mean over raters like these
+    as well as over conversations like these. It is mildly conservative (the rating noise is counted
+    about three times over), and with few raters it can only be rough. A draw whose raters never met
+    its conversations has no mean and is left out. NaN interval under 2 conversations."""
+    sums, counts = crossed_cells(values, raters, conversations)
     mean = sums.sum() / counts.sum()
-    if len(sums) < 2:
+    n_raters, n_conversations = sums.shape
+    if n_conversations < 2:
         return mean, math.nan, math.nan
-    picks = rng.integers(0, len(sums), size=(n_boot, len(sums)))
-    boot = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
-    low, high = np.percentile(boot, [2.5, 97.5])
-    return mean, float(low), float(high)
+    rater_draws = resample_counts(n_raters, n_boot, rng)
+    conversation_draws = resample_counts(n_conversations, n_boot, rng)
+    total = ((rater_draws @ sums) * conversation_draws).sum(axis=1)
+    weight = ((rater_draws @ counts) * conversation_draws).sum(axis=1)
+    boot = np.divide(total, weight, out=np.full(n_boot, math.nan), where=weight > 0)
+    return (mean, *percentile_interval(boot))
 
 
 def model_scores(scores: pd.DataFrame, n_boot: int = 2000, seed: int = 0, by: tuple = ()) -> pd.DataFrame:
-    """One row per model (and `by` columns) and dimension, with its 95% interval."""
+    """One row per model (and `by` columns) and dimension, with its 95% two-way bootstrap interval;
+    `interval_over` says which variation the interval covers."""
     rng = np.random.default_rng(seed)
     rows = []
     keys = ["model", *by, "dimension"]
     for key, group in scores.groupby(keys, sort=True):
-        mean, low, high = cluster_bootstrap_mean(group["score"], group["conversation_id"], n_boot, rng)
+        mean, low, high = crossed_bootstrap_mean(group["score"], group["rater_id"], group["conversation_id"],
+                                                 n_boot, rng)
+        n_raters = group["rater_id"].nunique()
         rows.append({**dict(zip(keys, key)), "mean": mean, "ci_low": low, "ci_high": high,
                      "n_ratings": len(group), "n_conversations": group["conversation_id"].nunique(),
-                     "n_raters": group["rater_id"].nunique()})
+                     "n_raters": n_raters,
+                     "interval_over": CONVERSATIONS_AND_RATERS if n_raters > 1 else CONVERSATIONS_ONLY})
     return pd.DataFrame(rows, columns=[*keys, *SCORE_COLUMNS[2:]])
 
 
@@ -91,57 +144,154 @@ def win_matrix(i, j, credit, n_models: int) -> np.ndarray:
     return wins
 
 
-def bradley_terry(wins: np.ndarray, prior: float = 0.5, tol: float = 1e-9, max_iter: int = 100_000) -> np.ndarray:
-    """Maximum-likelihood log-strengths (mean 0) by Hunter's (2004) MM algorithm.
+def vote_clusters(votes: pd.DataFrame, cluster: tuple = VOTE_CLUSTER) -> np.ndarray:
+    """Cluster index of each vote: the votes that share a conversation share a cluster."""
+    missing = [c for c in cluster if c not in votes.columns]
+    if missing:
+        raise ValueError(f"votes need the columns {list(cluster)} that say which conversations were compared; "
+                         f"missing {missing}")
+    return votes.groupby(list(cluster), sort=False).ngroup().to_numpy()
+
+
+def cluster_win_matrices(clusters, i, j, credit, n_models: int) -> np.ndarray:
+    """wins[k, a, b]: model a's wins over model b within cluster k (a tie is half a win each)."""
+    wins = np.zeros((clusters.max() + 1, n_models, n_models))
+    np.add.at(wins, (clusters, i, j), credit)
+    np.add.at(wins, (clusters, j, i), 1 - credit)
+    return wins
+
+
+def bradley_terry(wins: np.ndarray, prior: float = PRIOR) -> np.ndarray:
+    """Maximum-likelihood log-strengths (mean 0), by choix's iterative Luce spectral ranking.
 
     `prior` adds that many virtual wins each way between every two models, which keeps the estimate
-    finite when a model never loses and pulls it only slightly towards equal strengths.
+    finite when a model never loses and pulls it only slightly towards equal strengths. (This is not
+    choix's own `alpha`, which regularises differently.) With prior=0 the data must order every model.
     """
+    import choix
+
     n = len(wins)
-    w = wins + prior * (1 - np.eye(n))
-    games = w + w.T
-    won = w.sum(axis=1)
-    p = np.ones(n)
-    for _ in range(max_iter):
-        updated = won / (games / (p[:, None] + p[None, :])).sum(axis=1)
-        updated /= np.exp(np.log(updated).mean())
-        if np.max(np.abs(np.log(updated) - np.log(p))) < tol:
-            p = updated
-            break
-        p = updated
-    log_p = np.log(p)
+    log_p = choix.ilsr_pairwise_dense(wins + prior * (1 - np.eye(n)), alpha=0.0, max_iter=1000, tol=1e-10)
     return log_p - log_p.mean()
 
 
-def bradley_terry_ranking(votes: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Strength (log scale, mean 0) and rank per model, each with a 95% bootstrap interval over votes."""
+def bootstrap_strengths(cluster_wins: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, n_models) log-strengths, each fitted to a resample of whole clusters."""
+    draws = resample_counts(len(cluster_wins), n_boot, rng)
+    wins = np.tensordot(draws, cluster_wins, axes=1)
+    return np.array([bradley_terry(w) for w in wins])
+
+
+def tied_ranks(strengths: np.ndarray) -> np.ndarray:
+    """Ranks along the last axis, 1 = strongest. Models within RANK_TOLERANCE of each other share a
+    rank, the best of their places (min rank: 1, 1, 3), so rounding noise never splits a tie."""
+    s = np.asarray(strengths, dtype=float)
+    stronger = s[..., None, :] > s[..., :, None] + RANK_TOLERANCE
+    return stronger.sum(axis=-1) + 1
+
+
+def rank_interval(boot_ranks: np.ndarray, rank: int, level: float = LEVEL) -> tuple[int, int]:
+    """The central `level` percentiles of a model's bootstrap ranks, each taken at an observed rank
+    on the outer side (an integer, never narrower than the draws say), widened to hold `rank`
+    itself: the prior's small pull can shift a draw's rank, and a range that excludes the reported
+    place would read as a contradiction."""
+    tail = 100 * (1 - level) / 2
+    low = int(np.percentile(boot_ranks, tail, method="lower"))
+    high = int(np.percentile(boot_ranks, 100 - tail, method="higher"))
+    return min(low, rank), max(high, rank)
+
+
+def set_text(names) -> str:
+    return "{" + ", ".join(sorted(names)) + "}"
+
+
+def disconnected_warnings(compared: np.ndarray, models: list[str]) -> list[list[str]]:
+    """Per model, a warning when the models fall into groups never compared with each other, directly
+    or through others: the prior alone then places the groups, so their order means nothing."""
+    n_groups, group = connected_components(compared, directed=False)
+    notes = [[] for _ in models]
+    if n_groups == 1:
+        return notes
+    for g in range(n_groups):
+        inside = [m for m, k in zip(models, group) if k == g]
+        outside = [m for m, k in zip(models, group) if k != g]
+        text = (f"disconnected: {set_text(inside)} were never compared with {set_text(outside)}; "
+                "their relative order is not estimable")
+        for k in np.flatnonzero(group == g):
+            notes[k].append(text)
+    return notes
+
+
+def one_sided_text(members: list[str], opponents: list[str], outcome: str) -> str:
+    if len(members) == 1:
+        return f"one-sided: {members[0]} {outcome} every comparison, its strength is bounded only by the prior"
+    return (f"one-sided: {set_text(members)} {outcome} every comparison with {set_text(opponents)}, "
+            "their strength relative to those is bounded only by the prior")
+
+
+def one_sided_warnings(wins: np.ndarray, compared: np.ndarray, models: list[str]) -> list[list[str]]:
+    """Per model, a warning when it (or a group of models) won, or lost, every comparison with the
+    models it was compared with: the maximum likelihood strength is then infinite, and only the
+    prior keeps it finite (its interval can be zero-width). Found as a strongly connected component
+    of the 'got credit against' graph that no model outside it ever beat, or that never beat one."""
+    _, strong = connected_components(wins > 0, directed=True, connection="strong")
+    notes = [[] for _ in models]
+    for s in np.unique(strong):
+        members = np.flatnonzero(strong == s)
+        opponents = np.flatnonzero(compared[members].any(axis=0) & (strong != s))
+        if len(opponents) == 0:
+            continue
+        if wins[np.ix_(opponents, members)].sum() == 0:
+            outcome = "won"
+        elif wins[np.ix_(members, opponents)].sum() == 0:
+            outcome = "lost"
+        else:
+            continue
+        text = one_sided_text([models[k] for k in members], [models[k] for k in opponents], outcome)
+        for k in members:
+            notes[k].append(text)
+    return notes
+
+
+def comparison_warnings(wins: np.ndarray, models: list[str]) -> list[str]:
+    """Per model, what the data cannot say about it ('' when nothing): see the two kinds above."""
+    compared = (wins + wins.T) > 0
+    notes = zip(disconnected_warnings(compared, models), one_sided_warnings(wins, compared, models))
+    return [WARNING_SEPARATOR.join(a + b) for a, b in notes]
+
+
+def bradley_terry_ranking(votes: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                          cluster: tuple = VOTE_CLUSTER) -> pd.DataFrame:
+    """Strength (log scale, mean 0) and rank per model, each with a 95% bootstrap interval over
+    clusters of votes (the `cluster` columns: by default all votes on the conversations of one
+    scenario and seed, so the votes of several raters on one pair, and of pairs sharing a
+    conversation, go in and out together). `warning` marks a model whose place the data cannot fix."""
     columns = ["model", "strength", "ci_low", "ci_high", "rank", "rank_low", "rank_high",
-               "wins", "losses", "ties", "n_votes"]
+               "wins", "losses", "ties", "n_votes", "warning"]
     if votes.empty:
         return pd.DataFrame(columns=columns)
     models = sorted(set(votes["model_a"]) | set(votes["model_b"]))
     i, j, credit = vote_arrays(votes, models)
-    strength = bradley_terry(win_matrix(i, j, credit, len(models)))
-    rng = np.random.default_rng(seed)
-    boot = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(votes), len(votes))
-        boot.append(bradley_terry(win_matrix(i[pick], j[pick], credit[pick], len(models))))
-    boot = np.array(boot)
-    ranks = (-boot).argsort(axis=1).argsort(axis=1) + 1
+    cluster_wins = cluster_win_matrices(vote_clusters(votes, cluster), i, j, credit, len(models))
+    wins = cluster_wins.sum(axis=0)
+    strength = bradley_terry(wins)
+    rank = tied_ranks(strength)
+    boot = bootstrap_strengths(cluster_wins, n_boot, np.random.default_rng(seed))
+    boot_ranks = tied_ranks(boot)
+    warnings = comparison_warnings(wins, models)
     rows = []
-    for i, model in enumerate(models):
+    for k, model in enumerate(models):
         mine = votes[(votes["model_a"] == model) | (votes["model_b"] == model)]
         ties = int((mine["winner"] == "tie").sum())
-        wins = int((mine["winner"] == model).sum())
-        rows.append({"model": model, "strength": strength[i],
-                     "ci_low": float(np.percentile(boot[:, i], 2.5)),
-                     "ci_high": float(np.percentile(boot[:, i], 97.5)),
-                     "rank": int((strength > strength[i]).sum() + 1),
-                     "rank_low": int(np.percentile(ranks[:, i], 2.5)),
-                     "rank_high": int(np.percentile(ranks[:, i], 97.5)),
-                     "wins": wins, "losses": len(mine) - wins - ties, "ties": ties, "n_votes": len(mine)})
-    return pd.DataFrame(rows, columns=columns).sort_values("rank").reset_index(drop=True)
+        won = int((mine["winner"] == model).sum())
+        low, high = percentile_interval(boot[:, k])
+        rank_low, rank_high = rank_interval(boot_ranks[:, k], int(rank[k]))
+        rows.append({"model": model, "strength": strength[k], "ci_low": low, "ci_high": high,
+                     "rank": int(rank[k]), "rank_low": rank_low, "rank_high": rank_high,
+                     "wins": won, "losses": len(mine) - won - ties, "ties": ties, "n_votes": len(mine),
+                     "warning": warnings[k]})
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values(["rank", "model"]).reset_index(drop=True)
 
 
 def llm_human_agreement(scores: pd.DataFrame, llm: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mhcompare.io import atomic_write_text
+from mhcompare.judge import analysis
 
 
 def num(value, digits: int = 2) -> str:
@@ -37,6 +38,23 @@ def scores_table(table: pd.DataFrame, dimensions: list[str], row_keys: list[str]
         rows.append([*key, *(interval(by_dim[d]) if d in by_dim else "-" for d in dimensions),
                      int(group["n_ratings"].max()), int(group["n_conversations"].max())])
     return markdown_table([*row_keys, *dimensions, "ratings", "conversations"], rows)
+
+
+def interval_notes(table: pd.DataFrame) -> str:
+    """A line naming the rows rated by one rater only: their interval cannot include rater variation."""
+    single = table[table["interval_over"] != analysis.CONVERSATIONS_AND_RATERS]
+    if single.empty:
+        return ""
+    keys = [c for c in table.columns if c not in ("mean", "ci_low", "ci_high", "n_ratings", "n_conversations",
+                                                  "n_raters", "interval_over")]
+    names = ", ".join(" / ".join(str(r[k]) for k in keys) for r in single.to_dict("records"))
+    return f"\nRated by one rater only, so the interval covers conversations only: {names}.\n"
+
+
+def ranking_warnings(ranking: pd.DataFrame) -> list[str]:
+    """Each distinct warning of the Bradley-Terry table once, in table order."""
+    found = [w for text in ranking["warning"] if text for w in text.split(analysis.WARNING_SEPARATOR)]
+    return list(dict.fromkeys(found))
 
 
 def alpha_reading(alpha: float) -> str:
@@ -64,7 +82,7 @@ def plot_model_scores(table: pd.DataFrame, dimensions: list[str], path: Path) ->
     ax.set_xticks(np.arange(len(dimensions)), dimensions)
     ax.set_ylim(1, 5)
     ax.set_ylabel("mean human rating (1-5)")
-    ax.set_title("Human ratings per model (95% bootstrap interval over conversations)")
+    ax.set_title("Human ratings per model (95% bootstrap over conversations and raters)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     save(fig, path)
@@ -84,7 +102,7 @@ def plot_bradley_terry(ranking: pd.DataFrame, path: Path) -> None:
     ax.set_yticks(y, ordered["model"])
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_xlabel("Bradley-Terry strength (log scale, mean 0)")
-    ax.set_title("Pairwise preference (95% bootstrap interval)")
+    ax.set_title("Pairwise preference (95% bootstrap over conversations)")
     ax.grid(axis="x", alpha=0.3)
     save(fig, path)
 
@@ -115,11 +133,14 @@ def write_report(report_dir: Path, experiment: str, results: dict, dimensions: l
                 f"({len(scores)} scores) to {scores['conversation_id'].nunique()} conversations of "
                 f"{scores['model'].nunique()} models; {len(votes)} pairwise preferences. Raters did not know "
                 "which model wrote which conversation; in pairwise items the sides were randomised.\n")
-    method = (f"Mean rating (1-5) with a 95% bootstrap interval ({n_boot} resamples of whole conversations, "
-              "so that several ratings of one conversation are not counted as independent evidence).\n")
+    method = (f"Mean rating (1-5) with a 95% two-way bootstrap interval ({n_boot} resamples that draw conversations "
+              "and raters independently, each with replacement), so the interval covers both conversation and rater "
+              "variation: several ratings of one conversation are not counted as independent evidence, and the mean "
+              "is for raters like these, not only these raters.\n")
     md = [f"# {experiment}: human judgement of simulated counselling sessions\n\n", overview,
           "\n## Scores per model\n\n", method, "\n"]
     md.append(scores_table(results["model_scores"], dimensions, ["model"]))
+    md.append(interval_notes(results["model_scores"]))
     plot_model_scores(results["model_scores"], dimensions, folder / "model_scores.png")
     md.append("\n![model scores](human_judge/model_scores.png)\n")
 
@@ -137,12 +158,19 @@ def write_report(report_dir: Path, experiment: str, results: dict, dimensions: l
     else:
         md.append("Strength on a log scale (mean 0): a difference d means the stronger model is preferred with "
                   "probability 1/(1+e^-d). Ties count as half a win each; half a virtual win each way between every "
-                  "two models keeps a model that never lost finite. Intervals: 95% bootstrap over votes; "
-                  "a rank interval wider than one place means the order is not settled.\n\n")
+                  "two models keeps a model that never lost finite. Intervals: 95% bootstrap over conversations (all "
+                  "votes on the conversations of one scenario and seed are drawn together; rater variation is not "
+                  "resampled here); a rank interval wider than one place means the order is not settled. Models "
+                  "within 1e-6 in strength share a rank (the best of their places).\n\n")
         md.append(markdown_table(["rank", "model", "strength [95%]", "rank range", "wins-losses-ties"],
-                                 [[r["rank"], r["model"], f"{num(r['strength'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]",
+                                 [[f"{r['rank']}{' *' if r['warning'] else ''}", r["model"],
+                                   f"{num(r['strength'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]",
                                    f"{r['rank_low']}-{r['rank_high']}",
                                    f"{r['wins']}-{r['losses']}-{r['ties']}"] for r in ranking.to_dict("records")]))
+        warnings = ranking_warnings(ranking)
+        if warnings:
+            md.append("\n\\* The data cannot fix these places; the ranking is shown but read it with care:\n\n")
+            md.append("".join(f"- {w}\n" for w in warnings))
         plot_bradley_terry(ranking, folder / "bradley_terry.png")
         md.append("\n![Bradley-Terry](human_judge/bradley_terry.png)\n")
 
@@ -164,6 +192,7 @@ def write_report(report_dir: Path, experiment: str, results: dict, dimensions: l
     md.append("The same means and intervals within each scenario type (counselling, psycho-education, crisis). "
               "An interval resampled from only a handful of conversations is rough: read it with its count.\n\n")
     md.append(scores_table(results["scenario_type_scores"], dimensions, ["scenario_type", "model"]))
+    md.append(interval_notes(results["scenario_type_scores"]))
     md.append("\nTables: `human_judge/*.csv` (raw ratings in `scores.csv` and `votes.csv`).\n")
     path = report_dir / "human_judge_analysis.md"
     atomic_write_text(path, "".join(md))
