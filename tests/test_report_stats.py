@@ -197,3 +197,21 @@ def test_friedman_with_identical_rankings_is_not_powerless():
     p = friedmanchisquare(*[[m + 0.1 * s for s in range(3)] for m in range(5)]).pvalue
     assert p == pytest.approx(0.0169, abs=5e-4)
     assert "0.017" in stats_module.__doc__
+
+
+def test_the_detectable_difference_shrinks_with_more_seeds():
+    from mhcompare.report.stats import detectable_difference
+
+    def result(seeds):
+        noise = [0.0, 0.03, -0.02, 0.01, -0.01, 0.02, -0.03, 0.0, 0.02]
+        return analyse({"eval.dialogue.judge.empathy": {
+            "a": {s: 4.0 + noise[s] for s in range(seeds)},
+            "b": {s: 3.9 - noise[(s + 1) % 9] for s in range(seeds)}}}, 0.95, 0.05)["eval.dialogue.judge.empathy"]
+
+    three, nine = detectable_difference(result(3), 0.05), detectable_difference(result(9), 0.05)
+    assert three["test"] == "paired t" and three["pairs"] == 3 and nine["pairs"] == 9
+    assert nine["difference"] < three["difference"] / 2
+    # by hand: (t_0.975,2 + t_0.8,2) x SD(differences) / sqrt(3)
+    c = result(3).comparison("a", "b")
+    expected = (scipy_stats.t.ppf(0.975, 2) + scipy_stats.t.ppf(0.8, 2)) * c.difference_sd / math.sqrt(3)
+    assert three["difference"] == pytest.approx(expected)

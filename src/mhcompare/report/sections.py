@@ -13,7 +13,7 @@ from mhcompare.report.document import (Bullets, Code, Embedded, Figure, Heading,
 from mhcompare.report.metrics import AXES
 from mhcompare.report.provenance import ModelFacts, counts, stage_counts
 from mhcompare.report.recommend import recommendation
-from mhcompare.report.stats import MetricResult, number
+from mhcompare.report.stats import MetricResult, detectable_difference, number
 
 HUMAN_ANALYSIS = "human_judge_analysis.md"
 HUMAN_SCORES = "human_judge/model_scores.csv"
@@ -56,10 +56,33 @@ def report_blocks(f: Findings, report_dir: Path) -> list:
                Bullets(tuple(recommendation(f.results)))]
     for axis in AXES:
         blocks += axis_section(f, axis)
+    blocks += power_section(f)
     blocks += human_section(report_dir)
     blocks += models_section(f)
     blocks += provenance_section(f)
     return blocks
+
+
+def power_section(f: Findings) -> list:
+    """What the sweep could have told apart: a study is sized before it is run, and a tie on a
+    metric whose detectable difference is large says little."""
+    rows = []
+    for r in f.results.values():
+        if not (r.info and r.info.ranked):
+            continue
+        power = detectable_difference(r, f.alpha)
+        if power:
+            rows.append((r.info.heading, power["test"], str(power["pairs"]), fmt(power["difference"]),
+                         fmt(r.min_effect)))
+    if not rows:
+        return []
+    return [Heading(2, "What this sweep can detect", "power"),
+            Paragraph(f"The smallest difference between two models each test would find with 80% power at "
+                      f"the Holm-bounded level (alpha / pairs = {f.alpha:g} / pairs), from this sweep's own "
+                      f"spread: seeds for the paired t-test, item pairs and their discordance for McNemar's. "
+                      f"Differences smaller than this can hide behind a `cannot be told apart`; more seeds (or "
+                      f"items) shrink it by their square root."),
+            Table(("metric", "test", "pairs", "detectable difference", "minimum effect"), tuple(rows))]
 
 
 def limited(items: list[str]) -> list[str]:

@@ -124,7 +124,9 @@ def paired_t(a: dict[int, float], b: dict[int, float], seeds=None) -> tuple[floa
 
 def paired_items(a: dict[int, dict], b: dict[int, dict], seeds) -> tuple[float | None, int, float | None]:
     """Exact McNemar test on the (seed, item) pairs both models have an outcome for:
-    (two-sided p, number of pairs, mean difference a - b over them)."""
+    (two-sided p, number of pairs, mean difference a - b over them). McNemar assumes the pairs are
+    independent; the same item on several seeds is not quite, so p is somewhat optimistic when
+    seeds barely change the answers (then the pairs are few in effect, and so are the discordant)."""
     from statsmodels.stats.contingency_tables import mcnemar
 
     pairs = [(a[s][i], b[s][i]) for s in seeds if s in a and s in b for i in sorted(a[s].keys() & b[s].keys())]
@@ -150,6 +152,8 @@ class Comparison:
     separable: bool  # p_holm < alpha, the sign agrees with the ranking, and the difference is large enough
     test: str = "paired t across seeds"
     note: str = ""  # why a significant difference is not called separable
+    discordant: int = 0  # item-level: pairs where the two models differ
+    difference_sd: float | None = None  # seed-level: SD of the paired differences
 
 
 @dataclass
@@ -224,13 +228,21 @@ def compare(result: MetricResult, by_model: dict, items: dict | None, alpha: flo
         for b in models[i + 1:]:
             if items and a in items and b in items:
                 p, pairs, difference = paired_items(items[a], items[b], result.shared_seeds)
-                test = "exact McNemar on shared items and seeds"
+                comparison = Comparison(result.name, a, b, pairs, difference, p, None, False,
+                                        "exact McNemar on shared items and seeds")
+                comparison.discordant = sum(1 for s in result.shared_seeds if s in items[a] and s in items[b]
+                                            for i in items[a][s].keys() & items[b][s].keys()
+                                            if items[a][s][i] != items[b][s][i])
             else:
                 p, pairs = paired_t(by_model[a], by_model[b], result.shared_seeds)
-                difference = (math.fsum(by_model[a][s] - by_model[b][s] for s in result.shared_seeds)
-                              / len(result.shared_seeds)) if result.shared_seeds else None
-                test = "paired t across shared seeds"
-            comparisons[(a, b)] = Comparison(result.name, a, b, pairs, difference, p, None, False, test)
+                differences = [by_model[a][s] - by_model[b][s] for s in result.shared_seeds]
+                difference = math.fsum(differences) / len(differences) if differences else None
+                comparison = Comparison(result.name, a, b, pairs, difference, p, None, False,
+                                        "paired t across shared seeds")
+                if len(differences) >= 2:
+                    comparison.difference_sd = math.sqrt(math.fsum((d - difference) ** 2 for d in differences)
+                                                         / (len(differences) - 1))
+            comparisons[(a, b)] = comparison
     tested = [c for c in comparisons.values() if c.p is not None]
     for comparison, adjusted in zip(tested, holm([c.p for c in tested])):
         comparison.p_holm = adjusted
@@ -276,3 +288,31 @@ def sort_key(name: str) -> tuple:
     """Registered metrics in registry order, then the rest by name."""
     info = lookup(name)
     return (0, info.order) if info else (1, name)
+
+
+def detectable_difference(result: MetricResult, alpha: float, power: float = 0.8) -> dict | None:
+    """The smallest difference between two models this sweep could detect with the given power,
+    from the data it has: Bonferroni's alpha / pairs bounds Holm's first step. For a seed-level
+    metric, (t_(1-a/2) + t_power) x SD of the paired differences / sqrt(seeds); for an item-level
+    one, (z_(1-a/2) + z_power) x sqrt(share of discordant pairs / pairs), the normal approximation
+    of McNemar's test. None when no pair was tested."""
+    from scipy import stats
+
+    tested = [c for c in result.comparisons.values() if c.p is not None]
+    if not tested:
+        return None
+    level = alpha / len(result.comparisons)
+    if tested[0].test.startswith("exact McNemar"):
+        pairs = min(c.pairs for c in tested)
+        discordant = max(c.discordant for c in tested) / pairs if pairs else 0.0
+        z = float(stats.norm.ppf(1 - level / 2) + stats.norm.ppf(power))
+        difference = z * math.sqrt(discordant / pairs) if pairs else math.inf
+        if difference > discordant:  # a difference of d needs at least d discordant pairs
+            difference = z * z / pairs
+        return {"test": "McNemar (normal approximation)", "pairs": pairs, "difference": difference}
+    seeds = len(result.shared_seeds)
+    spread = max(c.difference_sd for c in tested if c.difference_sd is not None) if seeds >= 2 else None
+    if spread is None:
+        return None
+    t = float(stats.t.ppf(1 - level / 2, seeds - 1) + stats.t.ppf(power, seeds - 1))
+    return {"test": "paired t", "pairs": seeds, "difference": t * spread / math.sqrt(seeds)}
