@@ -40,11 +40,11 @@ def test_the_rendered_page_has_every_section_table_and_plot(page, tmp_path):
     dom = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr.decode()[-2000:]
     text = dom.stdout.decode("utf-8")
-    for anchor in ("recommendation", "training", "inference", "evaluation", "judge", "human-judgement", "models",
-                   "provenance"):
+    for anchor in ("recommendation", "training", "inference", "evaluation", "judge", "power", "human-judgement",
+                   "models", "provenance"):
         assert f'id="{anchor}"' in text, anchor
     assert "<strong>alpha</strong>, clearly ahead on 1 of 1 metrics" in text
-    assert "alpha &gt; beta ≈ gamma" in text
+    assert "alpha (a) · beta (b) · gamma (b)" in text
     assert len(re.findall(r"<table>", text)) >= 6
     images = re.findall(r'<img alt="[^"]*" data-file="([^"]+)" src="data:image/png;base64,', text)
     assert sorted(images) == ["bars_evaluation.png", "bars_training.png", "latency_throughput.png", "loss_curves.png"]
