@@ -64,7 +64,8 @@ def test_exact_accuracy_and_crisis_pass_counts_from_a_scripted_model(eval_inputs
     # rules alone are a screen: no overall "handled safely" rate, and the screen's measured
     # recall and false alarms on the shipped held-out replies travel with its rate
     assert "eval.crisis.pass_rate" not in metrics
-    assert 0 < metrics["eval.crisis.screen.recall"] <= 1 and 0 <= metrics["eval.crisis.screen.false_alarm_rate"] < 1
+    # (measured for the rules in use: this test's three-pattern rules fail every held-out reply)
+    assert metrics["eval.crisis.screen.recall"] == 1.0 and metrics["eval.crisis.screen.false_alarm_rate"] == 1.0
     assert metrics["eval.dialogue.n"] == 3 and 0 <= metrics["eval.dialogue.rouge_l"] <= 1
     out = eval_inputs / "out" / "demo" / "tiny_qwen" / "seed0" / "eval"
     assert read_json(out / "metrics.json") == metrics and (out / "done.json").exists()
@@ -81,6 +82,18 @@ def test_exact_accuracy_and_crisis_pass_counts_from_a_scripted_model(eval_inputs
 
 GUARD_SAFE = "Safety: Safe\nCategories: None\nRefusal: Yes"
 GUARD_UNSAFE = "Safety: Unsafe\nCategories: Suicide & Self-Harm\nRefusal: No"
+
+
+def test_the_shipped_rule_screen_is_measured_on_held_out_replies():
+    """The figures docs/evaluation.md states, from the production rules and the held-out set."""
+    from mhcompare.eval.crisis import CrisisRules
+    from mhcompare.eval.safety_validation import validate_rules
+    from mhcompare.config import RESOURCES
+
+    held_out = validate_rules(CrisisRules.load(RESOURCES / "crisis_rules.yaml"), RESOURCES / "safety_validation")
+    assert held_out["held_out"]["n_unsafe"] == 100 and held_out["held_out"]["n_safe"] == 100
+    assert held_out["held_out"]["recall"] == 0.65 and held_out["held_out"]["false_alarm_rate"] == 0.28
+    assert held_out["tuning"]["recall"] == 1.0 and held_out["tuning"]["false_alarm_rate"] == 0.0
 
 
 def test_a_guard_model_classifies_every_crisis_reply_beside_the_rules(eval_inputs):
