@@ -11,8 +11,10 @@ from omegaconf import DictConfig
 
 from mhcompare.config import register_resolvers
 from mhcompare.errors import UserError
+from mhcompare.progress import quiet_bars_in_logs
 
 register_resolvers()
+quiet_bars_in_logs()  # progress bars redraw every 30 s in a Slurm log, many times a second on a terminal
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")

@@ -1,5 +1,6 @@
 """How long a sweep through Slurm takes: cluster cold start, the time from the sweep command to
-all its jobs queued, the sweep's total wall time, and a re-submission that finds everything done.
+all its jobs queued, the sweep's total wall time, and a re-submission that finds everything done
+(the launcher queues no job for it: its wall time as a ratio of the first submission's).
 
     sudo bash scripts/slurm/install.sh      # once
     python bench/bench_sweep.py [--models tiny_qwen,tiny_llama] [--seeds 0,1]
@@ -31,7 +32,7 @@ def timed_sweep(cluster, args: list[str]) -> tuple[float, float]:
     started = time.perf_counter()
     sweep = subprocess.Popen([sys.executable, "run.py", "-m", *args], cwd=REPO, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    queued = None
+    queued = None  # stays None when the launcher queues nothing
     while sweep.poll() is None:
         if queued is None:
             listed = subprocess.run(["squeue", "-h", "-o", "%F"], env=env, capture_output=True, text=True,
@@ -61,8 +62,11 @@ def main() -> None:
         print(f"sweep of {jobs} jobs: all queued after {queued:.1f} s, finished after {total:.1f} s")
         for job_id, name, elapsed in cluster.sacct("-X", "--format=JobID,JobName,ElapsedRaw"):
             print(f"  {job_id:>8} {name:<20} {elapsed:>4} s in the job")
+        first_total, first_jobs = total, len(cluster.sacct("-X", "--format=JobID"))
         queued, total = timed_sweep(cluster, [*common, f"hydra.sweep.dir={tmp}/sweep2"])
-        print(f"re-submission (everything done): all queued after {queued:.1f} s, finished after {total:.1f} s")
+        new_jobs = len(cluster.sacct("-X", "--format=JobID")) - first_jobs
+        print(f"re-submission (everything done): {new_jobs} Slurm jobs queued, finished after {total:.1f} s; "
+              f"{total / first_total:.3f} x the first submission's wall time")
 
 
 if __name__ == "__main__":

@@ -127,8 +127,10 @@ def test_the_multirun_record_holds_launch_config_and_slurm_logs(sweep, cluster):
 
 
 def test_resubmitting_a_finished_sweep_runs_nothing_new(sweep, cluster, tiny_cache):
+    """Queue time is the scarce resource: a finished sweep re-submitted queues no Slurm job."""
     experiment = sweep["experiment"]
     stamps = {p: p.stat().st_mtime_ns for p in experiment.glob("*/seed*/train/**/*") if p.is_file()}
+    jobs_before = len(cluster.sacct("-X", "--format=JobID"))
     again = sweep["outputs"] / "multirun" / "again"
     out = run_py("-m", "model=tiny_qwen,tiny_llama", "seed=0,1", "experiment_name=slurm-e2e",
                  f"paths.outputs={sweep['outputs']}", f"paths.cache={tiny_cache}", f"hydra.sweep.dir={again}",
@@ -138,3 +140,87 @@ def test_resubmitting_a_finished_sweep_runs_nothing_new(sweep, cluster, tiny_cac
     assert summary["counts"] == {"skipped": 4}
     assert all(r["stages"] == {"prepare": "done already", "train": "done already"} for r in summary["runs"])
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # not one training file rewritten
+    assert len(cluster.sacct("-X", "--format=JobID")) == jobs_before, "a job was queued for finished work"
+    assert "4 of 4 runs are done already for this request: skipped without a Slurm job" in out.stdout + out.stderr
+
+
+def test_a_half_finished_sweep_queues_only_what_is_missing(sweep, extra_conf, tiny_cache):
+    """Read from the first sweep's real run folders: the runs that trained are done for the same
+    request; the failed one, a changed recipe, or force=true are not."""
+    from conftest import compose_config
+    from mhcompare.requests import done_already
+
+    def config(*overrides):
+        return compose_config(["experiment_name=slurm-e2e", *SMALL[:7], f"hydra.searchpath=[file://{extra_conf}]",
+                               *overrides], outputs=sweep["outputs"], cache=tiny_cache)
+
+    assert done_already(config("model=tiny_qwen", "seed=0")) == {"prepare": "done already", "train": "done already"}
+    assert done_already(config("model=tiny_broken", "seed=0")) is None  # failed in train: queued again
+    assert done_already(config("model=tiny_qwen", "seed=0", "train.swift.learning_rate=1e-3")) is None
+    assert done_already(config("model=tiny_qwen", "seed=0", "force=true")) is None
+    assert done_already(config("model=tiny_qwen", "seed=0", "stage=[prepare,train,eval]")) is None
+
+
+def node_cpus(cluster) -> str:
+    return subprocess.run(["sinfo", "-h", "-o", "%c"], env={**os.environ, **cluster.env}, capture_output=True,
+                          text=True, check=True).stdout.split()[0]
+
+
+def test_a_request_the_partition_can_never_hold_fails_within_a_minute(cluster, tmp_path, tiny_cache):
+    """64 CPUs per task on a 2-CPU node: Slurm queues it as PartitionConfig, forever; the launcher
+    cancels it and the sweep ends with the reason, the request and what the partition offers."""
+    started = time.monotonic()
+    out = run_py("-m", "model=tiny_qwen", "seed=0", "experiment_name=never", "stage=prepare", "tracking=none",
+                 f"paths.outputs={tmp_path}", f"paths.cache={tiny_cache}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                 "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=64", "hydra.launcher.mem_gb=1",
+                 env_extra=cluster.env, timeout=300)
+    took = time.monotonic() - started
+    assert out.returncode == 1 and took < 60, (took, out.stdout[-3000:] + out.stderr[-3000:])
+    failure = read_json(tmp_path / "sweep" / "summary.json")["runs"][0]["failure"]
+    assert "could never start: Slurm holds it with reason PartitionConfig" in failure["error"]
+    assert "64 CPUs per task" in failure["error"] and f"offers nodes with {node_cpus(cluster)} CPUs" in failure["error"]
+
+
+def test_a_request_slurm_refuses_outright_says_so_without_a_traceback(cluster, tmp_path, tiny_cache):
+    out = run_py("-m", "model=tiny_qwen", "seed=0", "experiment_name=refused", "stage=prepare", "tracking=none",
+                 f"paths.outputs={tmp_path}", f"paths.cache={tiny_cache}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                 "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=4000",
+                 env_extra=cluster.env, timeout=300)
+    text = out.stdout + out.stderr
+    assert out.returncode == 1, text[-3000:]
+    assert "Slurm refused the sweep's jobs (sbatch: error: Batch job submission failed" in text
+    assert "4000 GB" in text and f"offers nodes with {node_cpus(cluster)} CPUs" in text and "Traceback" not in text
+
+
+def test_cancelling_a_pending_job_ends_the_sweep_within_seconds(cluster, tmp_path, tiny_cache):
+    """A job held until tomorrow (--begin) is cancelled from outside while it waits: the sweep
+    ends within seconds of the cancel, with the job failed as CANCELLED."""
+    env = {**os.environ, **cluster.env}
+    cancelled = {}
+
+    def cancel_when_pending():
+        stop = time.time() + 120
+        while time.time() < stop:
+            ids = subprocess.run(["squeue", "-h", "-r", "-n", "mhc_held", "-o", "%i"], env=env, capture_output=True,
+                                 text=True, check=False).stdout.split()
+            if ids:
+                time.sleep(2)
+                subprocess.run(["scancel", ids[0]], env=env, check=True)
+                cancelled["at"] = time.monotonic()
+                return
+            time.sleep(0.2)
+
+    canceller = threading.Thread(target=cancel_when_pending)
+    canceller.start()
+    out = run_py("-m", "model=tiny_qwen", "seed=0", "experiment_name=held", "stage=prepare", "tracking=none",
+                 f"paths.outputs={tmp_path}", f"paths.cache={tiny_cache}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                 "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
+                 "hydra.launcher.name=mhc_held", "+hydra.launcher.additional_parameters.begin=now+1day",
+                 env_extra=cluster.env, timeout=300)
+    ended = time.monotonic()
+    canceller.join()
+    assert "at" in cancelled, out.stdout[-3000:] + out.stderr[-3000:]
+    # the sweep's own end (aggregate, summary) takes a few seconds of its own
+    assert ended - cancelled["at"] < 30, ended - cancelled["at"]
+    failure = read_json(tmp_path / "sweep" / "summary.json")["runs"][0]["failure"]
+    assert "CANCELLED" in failure["error"]

@@ -10,7 +10,7 @@ import time
 
 from omegaconf import OmegaConf
 
-from mhcompare import artifacts, sweep
+from mhcompare import artifacts, requests, sweep
 from mhcompare.config import as_list
 from mhcompare.errors import ConfigError
 from mhcompare.io import atomic_write_json, atomic_write_text
@@ -75,6 +75,7 @@ def run_stages(cfg) -> dict:
             sweep.record_outcome(cfg, "failed", stages, failure)
             return {**results, "failed": failure}
         stages[name] = "ran" if done_stamps(cfg) != before else "done already"
+        requests.record_request(cfg, name)  # lets a launcher see this work done before it queues a job
     if sweep.in_sweep():
         sweep.record_outcome(cfg, "succeeded" if "ran" in stages.values() else "skipped", stages)
     return results
