@@ -24,13 +24,14 @@ STAGES = {
     "eval": "mhcompare.stages.eval",
     "aggregate": "mhcompare.stages.aggregate",
     "status": "mhcompare.stages.status",
+    "plan": "mhcompare.stages.plan",
     "judge": "mhcompare.stages.judge",
     "judge_app": "mhcompare.stages.judge_app",
     "judge_analysis": "mhcompare.stages.judge_analysis",
 }
 
 # stages about the whole experiment, not one (model, seed): they get no run folder
-EXPERIMENT_STAGES = ("aggregate", "status", "judge_app", "judge_analysis")
+EXPERIMENT_STAGES = ("aggregate", "status", "plan", "judge_app", "judge_analysis")
 
 log = logging.getLogger(__name__)
 # longer than any Slurm KillWait in practice (default 30 s)

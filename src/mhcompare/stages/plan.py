@@ -1,0 +1,67 @@
+"""stage=plan: size a Human Judge study before it is run.
+
+    python run.py experiment_name=full stage=plan report.plan.target_difference=0.25
+
+How many conversations per model, ratings and raters it takes to tell two models apart by
+report.plan.target_difference on the 1-5 scale, at report.alpha (Bonferroni over the model pairs)
+with report.plan.power; and, for the study as it stands, the smallest difference it could detect.
+The spread comes from the study's own ratings when the rating database has enough of them, else
+from report.plan's pilot figures (mhcompare.report.power says how).
+"""
+import logging
+import math
+import os
+
+from mhcompare import artifacts
+from mhcompare.io import atomic_write_json
+from mhcompare.report.power import Components, conversations_needed, detectable_difference, variance_components
+
+log = logging.getLogger(__name__)
+
+
+def rated_so_far(cfg):
+    """The ratings of the study (a DataFrame with score, model, conversation_id, rater), or None."""
+    import pandas as pd
+
+    from mhcompare.judge.db import database_url, open_database
+    from mhcompare.judge.ratings import export_rows
+
+    url = database_url(cfg)
+    if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):
+        return None
+    with open_database(url).transaction() as session:
+        rows, _ = export_rows(session)
+    return pd.DataFrame(rows) if rows else None
+
+
+def run(cfg) -> dict:
+    plan = cfg.report.plan
+    scores = rated_so_far(cfg)
+    components = variance_components(scores) if scores is not None else None
+    if components is None:
+        components = Components(float(plan.sd_conversation), float(plan.sd_rater), float(plan.sd_residual),
+                                "report.plan's pilot figures")
+    models, k = int(plan.models), int(plan.ratings_per_conversation)
+    pairs = models * (models - 1) // 2
+    alpha, power = float(cfg.report.alpha), float(plan.power)
+    needed = conversations_needed(float(plan.target_difference), components, k, alpha, power, pairs)
+    ratings = needed * k * models
+    result = {"target_difference": float(plan.target_difference), "power": power, "alpha": alpha, "pairs": pairs,
+              "ratings_per_conversation": k, "conversations_per_model": needed, "ratings": ratings,
+              "raters": math.ceil(ratings / int(plan.ratings_per_rater)),
+              "sd_conversation": components.sd_conversation, "sd_rater": components.sd_rater,
+              "sd_residual": components.sd_residual, "spread_from": components.source}
+    if scores is not None:
+        per_model = scores.groupby("model")["conversation_id"].nunique()
+        k_now = max(1, round(len(scores) / scores["conversation_id"].nunique()))
+        result["detectable_now"] = detectable_difference(int(per_model.min()), components, k_now, alpha, power, pairs)
+    atomic_write_json(artifacts.report_dir(cfg) / "plan.json", result)
+    log.info("plan: to tell two of %d models apart by %.2f points (power %.0f%%, alpha %g over %d pairs) "
+             "with %d ratings per conversation: %d conversations per model, %d ratings, about %d raters at %d "
+             "ratings each. Spread from %s: conversation SD %.2f, rater SD %.2f (cancels when raters rate every "
+             "model alike), residual SD %.2f.%s", models, result["target_difference"], power * 100, alpha, pairs, k,
+             needed, ratings, result["raters"], int(plan.ratings_per_rater), components.source,
+             components.sd_conversation, components.sd_rater, components.sd_residual,
+             f" The study as it stands can detect {result['detectable_now']:.2f} points."
+             if "detectable_now" in result else "")
+    return result
