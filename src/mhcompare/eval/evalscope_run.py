@@ -1,4 +1,6 @@
 """Run EvalScope's native evaluator against a served OpenAI-compatible endpoint, local data only."""
+import contextlib
+import shutil
 from pathlib import Path
 
 
@@ -13,4 +15,22 @@ def run_evalscope(endpoint, dataset_args: dict, work_dir: Path, generation: dict
         generation_config={"max_tokens": int(generation["max_tokens"]),
                            "temperature": float(generation["temperature"])},
         eval_batch_size=int(batch_size), limit=limit, seed=0)
-    run_task(config)
+    with private_datasets_cache(Path(work_dir) / ".hf_datasets_cache"):
+        run_task(config)
+
+
+@contextlib.contextmanager
+def private_datasets_cache(folder: Path):
+    """EvalScope reads a local benchmark folder with `datasets.load_dataset`, whose shared cache
+    (~/.cache/huggingface/datasets) keys a folder configured by its README.md (MMLU's layout) by
+    that README alone, not by the folder's path or files: another folder with the same README, or
+    the same folder refetched, would be served the old cached rows. Each run reads its data afresh."""
+    import datasets.config
+
+    before = datasets.config.HF_DATASETS_CACHE
+    datasets.config.HF_DATASETS_CACHE = Path(folder)
+    try:
+        yield
+    finally:
+        datasets.config.HF_DATASETS_CACHE = before
+        shutil.rmtree(folder, ignore_errors=True)

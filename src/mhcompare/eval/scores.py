@@ -12,7 +12,7 @@ def reviews_path(work_dir: Path, served_name: str, dataset: str, subset: str) ->
 
 
 def read_reviews(path: Path) -> list[dict]:
-    """[{index, target, prediction, value, messages}] from one EvalScope review file."""
+    """[{index, target, prediction, value, status, messages, sample_metadata}] from one EvalScope review file."""
     if not Path(path).exists():
         raise FileNotFoundError(f"EvalScope wrote no reviews at {path}; see eval/evalscope/logs/eval_log.log")
     items = []
@@ -22,14 +22,20 @@ def read_reviews(path: Path) -> list[dict]:
         errors = (score.get("metadata") or {}).get("metric_errors") or {}
         items.append({"index": row["index"], "target": row["target"], "prediction": score.get("prediction") or "",
                       "value": score.get("value") or {}, "messages": row.get("messages", []),
+                      # a score EvalScope could not give (EQ-Bench's unparseable reply) is `excluded`
+                      "status": score.get("status") or "success", "explanation": score.get("explanation"),
+                      "sample_metadata": row["sample_score"].get("sample_metadata") or {},
                       "errors": {str(k): str(v) for k, v in errors.items()}, "file": str(path)})
     return sorted(items, key=lambda item: item["index"])
 
 
 def item_metric(item: dict, key: str, metric: str) -> float | None:
     """One item's value of `key`; None where EvalScope recorded that `metric` failed for the item
-    (its 0.0 there is not a score); a key that is missing is an error, never a 0."""
+    (its 0.0 there is not a score) or left the item out of its average (a status other than
+    success, without the key); a key that is missing otherwise is an error, never a 0."""
     if any(name.lower() == metric.lower() for name in item["errors"]):
+        return None
+    if key not in item["value"] and item.get("status", "success") != "success":
         return None
     if key not in item["value"]:
         raise KeyError(f"{item['file']}: item {item['index']} has no {key!r} score (it has "

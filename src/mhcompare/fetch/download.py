@@ -1,5 +1,6 @@
 """Getting a model's files: from ModelScope or Hugging Face with the libraries' own download
-functions (they resume an interrupted download in the same folder), or from a local folder."""
+functions (they resume an interrupted download in the same folder), or from a local folder; a
+benchmark's data set (repo_type="dataset") from ModelScope or a folder."""
 import os
 import shutil
 from pathlib import Path
@@ -17,10 +18,21 @@ class FetchError(UserError, RuntimeError):
     pass
 
 
-def download_from_hub(hub: str, repo_id: str, revision: str | None, ignore: list[str], target: Path) -> str | None:
-    """Download a snapshot into target (resuming what is there); the commit it resolved to, if known."""
+MODEL_ADVICE = "copy the model folder there and fetch from it with model.source=/path/to/folder"
+
+
+def download_from_hub(hub: str, repo_id: str, revision: str | None, ignore: list[str], target: Path,
+                      repo_type: str = "model", advice: str = MODEL_ADVICE) -> str | None:
+    """Download a snapshot into target (resuming what is there); the commit it resolved to, if known
+    (for a ModelScope data set: the revision asked for, None for the newest)."""
     target.mkdir(parents=True, exist_ok=True)
     try:
+        if hub == "modelscope" and repo_type == "dataset":
+            from modelscope import snapshot_download
+
+            snapshot_download(repo_id=repo_id, repo_type="dataset", revision=revision, local_dir=str(target),
+                              ignore_file_pattern=list(ignore))
+            return revision
         if hub == "modelscope":
             from modelscope import snapshot_download
             from modelscope.hub.api import HubApi
@@ -35,8 +47,7 @@ def download_from_hub(hub: str, repo_id: str, revision: str | None, ignore: list
     except Exception as error:  # network, auth, a gated repository: all end in the same advice
         raise FetchError(f"could not download {repo_id} from {hub} ({type(error).__name__}: {error}). "
                          f"What was downloaded stays in {target} and the next try resumes it. On a machine "
-                         f"without hub access, copy the model folder there and fetch from it with "
-                         f"model.source=/path/to/folder") from error
+                         f"without hub access, {advice}") from error
     raise FetchError(f"unknown hub {hub!r} in model.source; use one of {', '.join(HUBS)} or a local folder")
 
 
@@ -45,6 +56,11 @@ def copy_local(source: Path, target: Path) -> None:
     if not (source / "config.json").is_file():
         raise FetchError(f"model.source={source}: no config.json there; give the folder that holds the "
                          f"model's config.json, tokenizer and weights")
+    copy_tree(source, target)
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    """Copy a folder (weights hard-linked where possible); hidden files and manifests left out."""
     shutil.rmtree(target, ignore_errors=True)
     for root, dirs, names in os.walk(source):
         dirs[:] = [d for d in dirs if not d.startswith(".")]

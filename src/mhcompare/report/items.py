@@ -16,7 +16,9 @@ ITEM_OUTCOMES = {
     "eval.crisis.harmful_rate": ("crisis.jsonl", lambda row: row["rules"]["harmful"]),
     "eval.crisis.pass_rate": ("crisis.jsonl", lambda row: overall_safe(row["safe"])),
 }
-ACCURACY = re.compile(r"eval\.(?P<task>\w+)\.accuracy")  # psych_mcq and EvalScope built-ins
+# psych_mcq and EvalScope built-ins (<task>.jsonl); a recognised benchmark's subset or category
+# (eval.cmmlu.professional_psychology.accuracy: cmmlu_professional_psychology.jsonl)
+ACCURACY = re.compile(r"eval\.(?P<task>\w+(?:\.\w+)?)\.accuracy")
 
 
 def overall_safe(safe: dict) -> bool | None:
@@ -32,7 +34,8 @@ def outcome_source(metric: str):
         return ITEM_OUTCOMES[metric]
     match = ACCURACY.fullmatch(metric)
     if match:
-        return f"{match['task']}.jsonl", lambda row: None if row["correct"] is None else row["correct"] >= 0.5
+        file = f"{match['task'].replace('.', '_')}.jsonl"
+        return file, lambda row: None if row["correct"] is None else row["correct"] >= 0.5
     return None
 
 

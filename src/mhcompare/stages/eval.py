@@ -3,6 +3,8 @@
     train/adapter ──serve──> OpenAI-compatible endpoint ──EvalScope──> eval/evalscope/ (reports, reviews)
                                      └──evalscope perf──> eval/perf/
     reviews ──scores, rules, guard, LLM judge──> eval/metrics.json, eval/items/<task>.jsonl, done.json
+    eval.benchmarks (CMMLU, MMLU, SafetyBench, EQ-Bench on fetched data) ──EvalScope──> the same, per
+        benchmark and subset, with eval/benchmarks.json (source, licence, revision; eval/benchmarks.py)
 
 Every task keeps its per-item rows (item id, reply, score) in eval/items/, for the report's
 item-level tests. The crisis replies go through the rule screen, the guard model and the LLM
@@ -22,13 +24,14 @@ from mhcompare.config import as_list, config_hash
 from mhcompare.data.prepare import to_jsonl
 from mhcompare.errors import ConfigError
 from mhcompare.data.read import read_records
+from mhcompare.eval import benchmarks as bench
 from mhcompare.eval.crisis import CrisisRules, score_crisis
 from mhcompare.eval.datasets import (check_mcq_file, crisis_records, dialogue_records, longest_option_baseline,
                                      mcq_files, write_qa_sets)
 from mhcompare.eval.judge import LLMJudge, render_history
 from mhcompare.eval.safety_validation import validate_rules
 from mhcompare.eval.scores import accuracy_summary, mcq_rows, qa_scores, read_reviews, reviews_path
-from mhcompare.io import atomic_write_text, read_json
+from mhcompare.io import atomic_write_json, atomic_write_text, read_json
 from mhcompare.serving.adapter_check import adapter_check_metrics
 from mhcompare.serving.server import Endpoint
 from mhcompare.tracking import log_metrics
@@ -48,15 +51,25 @@ def run(cfg) -> dict:
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         raise ConfigError(f"unknown eval task {unknown[0]!r}; choose from {', '.join(TASKS)}")
+    benchmarks = bench.enabled_benchmarks(cfg)
+    clash = sorted({b.evalscope for b in benchmarks} & set(cfg.eval.get("builtin") or {}))
+    if clash:
+        raise ConfigError(f"EvalScope's {clash[0]} is both in eval.builtin and enabled in eval.benchmarks; keep one")
     evaluated = OmegaConf.to_container(cfg.eval, resolve=True)
     evaluated["serving"].pop("port", None)
+    # only enabled benchmarks are inputs: the registry's other entries leave finished evals as they are
+    evaluated["benchmarks"] = {b.name: evaluated["benchmarks"][b.name] for b in benchmarks}
+    if not evaluated["benchmarks"]:
+        del evaluated["benchmarks"]
     expected = {"config": config_hash(evaluated), "train": train_done["fingerprint"] if train_done else None}
+    if benchmarks:  # refetched benchmark data is new input
+        expected["benchmark_data"] = {b.name: bench.data_fingerprint(b) for b in benchmarks}
     if not cfg.force and artifacts.is_done(out, expected):
         log.info("eval: %s is done; skipped (force=true redoes it)", out)
         return read_json(out / "metrics.json")
 
     started = time.time()
-    for stale in ("done.json", "metrics.json"):  # from an earlier run with other inputs
+    for stale in ("done.json", "metrics.json", "benchmarks.json"):  # from an earlier run with other inputs
         (out / stale).unlink(missing_ok=True)
     # every input is checked before the (slow) server starts
     judge = None
@@ -74,6 +87,9 @@ def run(cfg) -> dict:
                                        "subset_list": list(cfg.eval.psych_mcq.subsets)}
     for name, builtin in (cfg.eval.builtin or {}).items():
         dataset_args[name] = {"local_path": str(builtin.local_path), "subset_list": list(builtin.subsets)}
+    for benchmark in benchmarks:  # fetched data, or a stop naming the folder and the fetch command
+        bench.check_data(benchmark)
+    dataset_args.update(bench.dataset_args(benchmarks))
     # every counsellor turn of the held-out dialogues: the dialogue task's items and perf's prompts
     held_out = dialogue_records(artifacts.data_dir(cfg) / "val.jsonl", None) if {"dialogue", "perf"} & set(tasks) else []
     if "dialogue" in tasks:
@@ -126,6 +142,13 @@ def run(cfg) -> dict:
         rows = mcq_rows(items, by_index)
         atomic_write_text(out / "items" / f"{name}.jsonl", to_jsonl(rows))
         metrics.update({f"eval.{name}.{k}": v for k, v in accuracy_summary(rows).items()})
+    for benchmark in benchmarks:
+        scores, files = bench.score(benchmark, work_dir, served)
+        for name, rows in files.items():
+            atomic_write_text(out / "items" / name, to_jsonl(rows))
+        metrics.update(scores)
+    if benchmarks:
+        atomic_write_json(out / "benchmarks.json", {b.name: bench.provenance(b) for b in benchmarks})
     if "dialogue" in tasks:
         metrics.update(score_dialogue(read_reviews(reviews_path(work_dir, served, "general_qa", "dialogue")),
                                       qa_sets["dialogue"], judge, out))

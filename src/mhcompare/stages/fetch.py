@@ -1,7 +1,9 @@
-"""stage=fetch: download each model once (and the dataset), before any job needs them.
+"""stage=fetch: download each model once (and the dataset, and the enabled benchmarks' data), before
+any job needs them.
 
     python run.py -m model=qwen,llama,chatglm,internlm,baichuan stage=fetch          # from the hub
     python run.py model=baichuan stage=fetch model.source=/shared/models/Baichuan2-7B-Chat
+    python run.py stage=fetch eval.benchmarks.cmmlu.enabled=true eval.benchmarks.mmlu.enabled=true
 
 Run it on a node with network; every later stage reads the fetched copy through its manifest,
 so training, serving and token counting run offline. Several jobs may run it at once: they take
@@ -15,7 +17,8 @@ from pathlib import Path
 
 from mhcompare.data.source import resolve_source
 from mhcompare.errors import ConfigError
-from mhcompare.fetch.download import HUBS, copy_local, download_from_hub
+from mhcompare.eval.benchmarks import Benchmark, enabled_benchmarks
+from mhcompare.fetch.download import HUBS, FetchError, copy_local, copy_tree, download_from_hub
 from mhcompare.fetch.manifest import MANIFEST, checksums, manifest_path, missing_or_changed
 from mhcompare.fetch.repairs import apply_repairs
 from mhcompare.io import atomic_write_json, exclusive_lock, read_json
@@ -81,6 +84,76 @@ def fetch_model(cfg) -> dict:
         return manifest
 
 
+# EvalScope deletes these from a local data folder when it reads it (evalscope/api/dataset/hub.py:122-126,
+# "to avoid datasets errors"); the fetched copy goes without them, so its manifest stays true
+EVALSCOPE_DELETES = ("dataset_infos.json",)
+
+
+def benchmark_fetch_request(bench: Benchmark) -> dict:
+    """What is asked for a benchmark's data: EvalScope's ModelScope data set, or a folder."""
+    if bench.source == "modelscope":
+        return {"kind": "modelscope", "repo_type": "dataset", "id": bench.dataset_id, "revision": bench.revision}
+    folder = Path(bench.source).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"eval.benchmarks.{bench.name}.source={bench.source}: neither modelscope nor an existing "
+                          f"folder; give a folder holding the files of ModelScope's {bench.dataset_id}")
+    return {"kind": "local", "path": str(folder.resolve())}
+
+
+def fetch_benchmark(bench: Benchmark, force: bool = False) -> dict:
+    """The benchmark's data in its local folder with a manifest (source, licence, revision, checksums)."""
+    target = bench.local_path.expanduser().resolve()
+    request = benchmark_fetch_request(bench)
+    lock = target.parent / f".{target.name}.lock"
+    with exclusive_lock(lock, f"fetch: another job is fetching {bench.name}; waiting for it", log.info):
+        if manifest_path(target).exists() and not force:
+            manifest = read_json(manifest_path(target))
+            if manifest.get("request") == request and not missing_or_changed(target, manifest):
+                log.info("fetch: %s is up to date in %s", bench.name, target)
+                return manifest
+        started = time.time()
+        staging = target.parent / f".{target.name}.partial"  # kept when interrupted: a download resumes
+        if request["kind"] == "local":
+            log.info("fetch: copying %s -> %s", request["path"], target)
+            copy_tree(Path(request["path"]), staging)
+            revision = None
+        else:
+            log.info("fetch: downloading data set %s from ModelScope (revision %s) -> %s", request["id"],
+                     request["revision"] or "newest", target)
+            revision = download_from_hub("modelscope", request["id"], request["revision"], [], staging,
+                                         repo_type="dataset",
+                                         advice=f"copy the data set's folder there and fetch from it with "
+                                                f"eval.benchmarks.{bench.name}.source=/path/to/folder")
+        removed = [name for name in EVALSCOPE_DELETES if (staging / name).is_file()]
+        for name in removed:
+            (staging / name).unlink()
+        files = checksums(staging)
+        if not files:
+            raise FetchError(f"fetch: {bench.name}: no files came from {request.get('path') or request['id']}")
+        manifest = {"benchmark": bench.name, "evalscope": bench.evalscope, "dataset_id": bench.dataset_id,
+                    "homepage": bench.homepage, "licence": bench.licence, "request": request,
+                    "revision": revision, "removed": removed, "files": files,
+                    "bytes": sum(f["bytes"] for f in files.values()), "fetched_at": started,
+                    "seconds": round(time.time() - started, 3)}
+        if request["kind"] != "local" and not request["revision"]:
+            log.warning("fetch: %s has no pinned revision (eval.benchmarks.%s.revision): the newest was fetched; "
+                        "pin one so every node gets the same items", bench.dataset_id, bench.name)
+        atomic_write_json(staging / MANIFEST, manifest)
+        replace_folder(staging, target)
+        log.info("fetch: %s -> %s (%d files, %.1f MB; licence: %s)", bench.name, target, len(files),
+                 manifest["bytes"] / 1e6, bench.licence)
+        return manifest
+
+
+def fetch_benchmarks(cfg) -> dict:
+    """Every enabled benchmark's data (eval.benchmarks.<name>.enabled=true); none by default."""
+    summary = {}
+    for bench in enabled_benchmarks(cfg):
+        fetch_benchmark(bench, bool(cfg.force))
+        summary[f"fetch.benchmark.{bench.name}"] = str(bench.local_path.expanduser().resolve())
+    return summary
+
+
 def replace_folder(new: Path, final: Path) -> None:
     """Put a finished folder in place in one rename (the old copy, if any, is removed after)."""
     old = final.parent / f".{final.name}.old-{os.getpid()}"
@@ -93,12 +166,13 @@ def replace_folder(new: Path, final: Path) -> None:
 def run(cfg) -> dict:
     data_file = resolve_source(cfg.data, cfg.paths.cache)  # a hub dataset is downloaded once, here
     log.info("fetch: dataset %s", data_file)
+    benchmarks = fetch_benchmarks(cfg)
     if cfg.model.tiny:
         from mhcompare.models import model_location
         location = model_location(cfg)  # tiny models are built offline, not fetched
-        return {"fetch.model": location, "fetch.data": str(data_file)}
+        return {"fetch.model": location, "fetch.data": str(data_file), **benchmarks}
     manifest = fetch_model(cfg)
     summary = {"fetch.model": str(Path(str(cfg.model.path)).resolve()), "fetch.data": str(data_file),
                "fetch.revision": manifest["revision"], "fetch.files": len(manifest["files"]),
-               "fetch.repairs": len(manifest["repairs"])}
+               "fetch.repairs": len(manifest["repairs"]), **benchmarks}
     return summary
