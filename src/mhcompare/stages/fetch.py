@@ -45,43 +45,63 @@ def fetch_request(cfg) -> dict:
     return {**request, "kind": "local", "path": str(folder.resolve())}
 
 
+def fetch_folder(target: Path, request: dict, name: str, force: bool, fill, finish) -> dict:
+    """The one way a folder is fetched, for models and benchmark data alike: under a lock (several
+    jobs take turns), skipped when its manifest matches the request and the files on disk, else
+    filled in a staging folder (`fill(staging) -> revision`; kept when interrupted, so a download
+    resumes), finished by `finish(staging, revision, started)` (repairs, checks), which returns
+    the manifest, written last, and renamed into place."""
+    lock = target.parent / f".{target.name}.lock"
+    with exclusive_lock(lock, f"fetch: another job is fetching {name}; waiting for it", log.info):
+        if manifest_path(target).exists() and not force:
+            manifest = read_json(manifest_path(target))
+            if manifest.get("request") == request and not missing_or_changed(target, manifest):
+                log.info("fetch: %s is up to date in %s", name, target)
+                return manifest
+        started = time.time()
+        staging = target.parent / f".{target.name}.partial"
+        revision = fill(staging)
+        manifest = finish(staging, revision, started)
+        atomic_write_json(staging / MANIFEST, manifest)
+        replace_folder(staging, target)
+        log.info("fetch: %s -> %s (%d files, %.2f GB)", name, target, len(manifest["files"]), manifest["bytes"] / 1e9)
+        return manifest
+
+
+def fill_from(request: dict, target: Path, ignore=(), repo_type: str = "model", advice: str | None = None):
+    """fill(staging) for fetch_folder: a copy of a local folder, or a hub download."""
+    def fill(staging: Path):
+        if request["kind"] == "local":
+            log.info("fetch: copying %s -> %s", request["path"], target)
+            (copy_local if repo_type == "model" else copy_tree)(Path(request["path"]), staging)
+            return None
+        log.info("fetch: downloading %s from %s (revision %s) -> %s", request["id"], request["kind"],
+                 request["revision"] or "newest", target)
+        extra = {"repo_type": repo_type, "advice": advice} if repo_type != "model" else {}
+        return download_from_hub(request["kind"], request["id"], request["revision"], list(ignore), staging, **extra)
+    return fill
+
+
 def fetch_model(cfg) -> dict:
     target = Path(str(cfg.model.path)).expanduser().resolve()
     request = fetch_request(cfg)
-    lock = target.parent / f".{target.name}.lock"
-    with exclusive_lock(lock, f"fetch: another job is fetching {cfg.model.name}; waiting for it", log.info):
-        if manifest_path(target).exists() and not cfg.force:
-            manifest = read_json(manifest_path(target))
-            if manifest["request"] == request and not missing_or_changed(target, manifest):
-                log.info("fetch: %s is up to date in %s", cfg.model.name, target)
-                return manifest
-        started = time.time()
-        staging = target.parent / f".{target.name}.partial"  # kept when interrupted: a download resumes
-        if request["kind"] == "local":
-            log.info("fetch: copying %s -> %s", request["path"], target)
-            copy_local(Path(request["path"]), staging)
-            revision = None
-        else:
-            log.info("fetch: downloading %s from %s (revision %s) -> %s", request["id"], request["kind"],
-                     request["revision"] or "newest", target)
-            revision = download_from_hub(request["kind"], request["id"], request["revision"], request["ignore"],
-                                         staging)
+
+    def finish(staging: Path, revision, started: float) -> dict:
         repairs = apply_repairs(staging, request["repairs"])
         for record in repairs:
             log.info("fetch: repaired %s in the fetched copy: %s", record["file"], record["what"])
         files = checksums(staging)
-        manifest = {"model": str(cfg.model.name), "display_name": str(cfg.model.display_name), "request": request,
-                    "revision": revision, "repairs": repairs, "files": files,
-                    "bytes": sum(f["bytes"] for f in files.values()), "fetched_at": started,
-                    "seconds": round(time.time() - started, 3)}
         if request["kind"] != "local" and not request["revision"]:
             log.warning("fetch: %s has no pinned revision (model.hub.revision); the manifest records the one "
                         "fetched (%s): pin it in conf/model/%s.yaml so every node gets the same files",
                         cfg.model.name, revision, cfg.model.name)
-        atomic_write_json(staging / MANIFEST, manifest)
-        replace_folder(staging, target)
-        log.info("fetch: %s -> %s (%d files, %.2f GB)", cfg.model.name, target, len(files), manifest["bytes"] / 1e9)
-        return manifest
+        return {"model": str(cfg.model.name), "display_name": str(cfg.model.display_name), "request": request,
+                "revision": revision, "repairs": repairs, "files": files,
+                "bytes": sum(f["bytes"] for f in files.values()), "fetched_at": started,
+                "seconds": round(time.time() - started, 3)}
+
+    return fetch_folder(target, request, str(cfg.model.name), bool(cfg.force),
+                        fill_from(request, target, request.get("ignore") or ()), finish)
 
 
 # EvalScope deletes these from a local data folder when it reads it (evalscope/api/dataset/hub.py:122-126,
@@ -104,45 +124,27 @@ def fetch_benchmark(bench: Benchmark, force: bool = False) -> dict:
     """The benchmark's data in its local folder with a manifest (source, licence, revision, checksums)."""
     target = bench.local_path.expanduser().resolve()
     request = benchmark_fetch_request(bench)
-    lock = target.parent / f".{target.name}.lock"
-    with exclusive_lock(lock, f"fetch: another job is fetching {bench.name}; waiting for it", log.info):
-        if manifest_path(target).exists() and not force:
-            manifest = read_json(manifest_path(target))
-            if manifest.get("request") == request and not missing_or_changed(target, manifest):
-                log.info("fetch: %s is up to date in %s", bench.name, target)
-                return manifest
-        started = time.time()
-        staging = target.parent / f".{target.name}.partial"  # kept when interrupted: a download resumes
-        if request["kind"] == "local":
-            log.info("fetch: copying %s -> %s", request["path"], target)
-            copy_tree(Path(request["path"]), staging)
-            revision = None
-        else:
-            log.info("fetch: downloading data set %s from ModelScope (revision %s) -> %s", request["id"],
-                     request["revision"] or "newest", target)
-            revision = download_from_hub("modelscope", request["id"], request["revision"], [], staging,
-                                         repo_type="dataset",
-                                         advice=f"copy the data set's folder there and fetch from it with "
-                                                f"eval.benchmarks.{bench.name}.source=/path/to/folder")
+
+    def finish(staging: Path, revision, started: float) -> dict:
         removed = [name for name in EVALSCOPE_DELETES if (staging / name).is_file()]
         for name in removed:
             (staging / name).unlink()
         files = checksums(staging)
         if not files:
             raise FetchError(f"fetch: {bench.name}: no files came from {request.get('path') or request['id']}")
-        manifest = {"benchmark": bench.name, "evalscope": bench.evalscope, "dataset_id": bench.dataset_id,
-                    "homepage": bench.homepage, "licence": bench.licence, "request": request,
-                    "revision": revision, "removed": removed, "files": files,
-                    "bytes": sum(f["bytes"] for f in files.values()), "fetched_at": started,
-                    "seconds": round(time.time() - started, 3)}
         if request["kind"] != "local" and not request["revision"]:
             log.warning("fetch: %s has no pinned revision (eval.benchmarks.%s.revision): the newest was fetched; "
                         "pin one so every node gets the same items", bench.dataset_id, bench.name)
-        atomic_write_json(staging / MANIFEST, manifest)
-        replace_folder(staging, target)
-        log.info("fetch: %s -> %s (%d files, %.1f MB; licence: %s)", bench.name, target, len(files),
-                 manifest["bytes"] / 1e6, bench.licence)
-        return manifest
+        return {"benchmark": bench.name, "evalscope": bench.evalscope, "dataset_id": bench.dataset_id,
+                "homepage": bench.homepage, "licence": bench.licence, "request": request,
+                "revision": revision, "removed": removed, "files": files,
+                "bytes": sum(f["bytes"] for f in files.values()), "fetched_at": started,
+                "seconds": round(time.time() - started, 3)}
+
+    advice = (f"copy the data set's folder there and fetch from it with "
+              f"eval.benchmarks.{bench.name}.source=/path/to/folder")
+    return fetch_folder(target, request, bench.name, force,
+                        fill_from(request, target, repo_type="dataset", advice=advice), finish)
 
 
 def fetch_benchmarks(cfg) -> dict:
