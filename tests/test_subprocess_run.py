@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from support.processes import process_alive
 
 SCRIPT = """
@@ -53,3 +55,32 @@ def test_a_child_stopped_by_sigterm_means_the_job_is_stopping_not_failing(tmp_pa
         else:
             check_not_stopped(result["returncode"], "the child")
     check_not_stopped(1, "a failing child")  # an ordinary failure is for the caller to report
+
+
+def test_a_requeue_command_stopped_by_slurm_is_an_interruption_not_a_failure(monkeypatch):
+    """Under load, Slurm can SIGTERM the job while submitit's USR2 handler still waits for
+    `scontrol requeue`: the CalledProcessError surfaces in the running stage. It is the requeue
+    under way (wait to be ended, then resume), not a failure of the stage."""
+    import signal
+    import subprocess
+
+    import mhcompare.stages as stages
+    from mhcompare.train.subprocess_run import Interrupted
+
+    class Stage:
+        @staticmethod
+        def run(cfg):
+            raise subprocess.CalledProcessError(-signal.SIGTERM, ["scontrol", "requeue", "7"])
+
+    monkeypatch.setattr(stages.importlib, "import_module", lambda name: Stage)
+    with pytest.raises(Interrupted, match="requeueing"):
+        stages.run_stage("train", None)
+
+    class Failing:
+        @staticmethod
+        def run(cfg):
+            raise subprocess.CalledProcessError(1, ["scontrol", "requeue", "7"])
+
+    monkeypatch.setattr(stages.importlib, "import_module", lambda name: Failing)
+    with pytest.raises(subprocess.CalledProcessError):  # a requeue that failed is a failure
+        stages.run_stage("train", None)

@@ -6,6 +6,7 @@ never pays for torch or ms-swift.
 import importlib
 import logging
 import os
+import subprocess
 import time
 
 from omegaconf import OmegaConf
@@ -14,7 +15,7 @@ from mhcompare import artifacts, requests, sweep
 from mhcompare.config import as_list
 from mhcompare.errors import ConfigError
 from mhcompare.io import atomic_write_json, atomic_write_text
-from mhcompare.train.subprocess_run import Interrupted
+from mhcompare.train.subprocess_run import STOP_SIGNALS, Interrupted
 
 STAGES = {
     "runtime": "mhcompare.stages.runtime",
@@ -38,6 +39,18 @@ log = logging.getLogger(__name__)
 SLURM_STOP_WAIT_S = 600
 
 
+def run_stage(name: str, cfg) -> dict:
+    try:
+        return importlib.import_module(STAGES[name]).run(cfg)
+    except subprocess.CalledProcessError as error:
+        # submitit's USR2 handler runs `scontrol requeue` inside the job; when Slurm starts ending the
+        # job before that command returns, the command itself gets the SIGTERM, and its error
+        # surfaces here, in whatever the stage was doing: the requeue is under way, not a failure
+        if error.cmd[:2] == ["scontrol", "requeue"] and -error.returncode in STOP_SIGNALS:
+            raise Interrupted(f"Slurm is requeueing this job ({error})") from error
+        raise
+
+
 def run_stages(cfg) -> dict:
     names = as_list(cfg.stage)
     unknown = [n for n in names if n not in STAGES]
@@ -56,7 +69,7 @@ def run_stages(cfg) -> dict:
         log.info("stage %s: %s seed %s", name, cfg.model.name, cfg.seed)
         before = done_stamps(cfg)
         try:
-            results[name] = importlib.import_module(STAGES[name]).run(cfg)
+            results[name] = run_stage(name, cfg)
         except Interrupted:
             # cancelled or pre-empted: not a failure of this stage. Under Slurm, report nothing and
             # let Slurm end the job (it SIGKILLs after KillWait); the launcher then records how the
