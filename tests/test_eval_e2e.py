@@ -1,5 +1,6 @@
 """stage=eval end to end: the tiny fine-tuned model served by `swift deploy` (transformers
 backend) on the CPU, measured by EvalScope and `evalscope perf`; the server never outlives it."""
+import json
 import os
 import re
 
@@ -58,3 +59,19 @@ def test_the_server_is_stopped_when_evaluation_raises(trained_outputs):
     pid = server_pid((eval_dir / "server.log").read_text())
     assert not process_alive(pid), f"server {pid} outlived the failed eval"
     assert not (eval_dir / "done.json").exists()
+
+
+def test_the_judge_loop_runs_offline_with_the_served_base_model_as_the_client(trained_outputs):
+    """No API key: judge.client.base_url=served lets the base model beside the adapter play the
+    client (the demo's tiny model on loopback)."""
+    outputs, common = trained_outputs
+    out = run_py(*common, *FAST_TRAIN, "stage=judge", "judge.client.base_url=served", "judge.client.api_key_env=null",
+                 "judge.scenarios_per_type=1", "judge.turns=1", "judge.counsellor.max_tokens=16",
+                 "judge.client.max_tokens=16", env_extra={"DEEPSEEK_API_KEY": ""})
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    judge_dir = outputs / "demo" / "tiny_qwen" / "seed0" / "judge"
+    records = [json.loads(line) for line in (judge_dir / "conversations.jsonl").read_text().splitlines()]
+    assert [r["scenario_type"] for r in records] == ["counselling", "psychoeducation", "crisis"]
+    assert {r["client_model"] for r in records} == {"tiny_qwen-seed0-base"}
+    assert all([t["role"] for t in r["turns"]] == ["client", "counsellor"] for r in records)
+    assert "judge: tiny_qwen seed 0 conversations: 3 of 3" in out.stdout + out.stderr

@@ -5,10 +5,14 @@ messages; the client gets the counsellor's words as `user` and its own as `assis
 endpoints, so tests drive it with scripted servers and stage=judge with a served fine-tuned model.
 """
 import hashlib
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from mhcompare.judge.endpoint import ChatEndpoint
 from mhcompare.judge.scenarios import Scenario
+from mhcompare.progress import progress
+
+log = logging.getLogger(__name__)
 
 CLIENT_KICKOFF = "（咨询开始了。请你以来访者的身份先开口。）"
 
@@ -79,4 +83,5 @@ def generate_conversations(scenarios: list[Scenario], counsellor: ChatEndpoint, 
         }
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        return list(pool.map(one, scenarios))
+        return list(progress(pool.map(one, scenarios), len(scenarios), f"judge: {model} seed {seed} conversations",
+                             log))

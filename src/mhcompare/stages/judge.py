@@ -44,6 +44,23 @@ def llm_metrics(records: list[dict], rubric) -> dict:
     return metrics
 
 
+def served_base_as_client(cfg, endpoint) -> ChatEndpoint:
+    """The AI client played by the base model the serving layer serves beside the adapter."""
+    from mhcompare.errors import ConfigError
+    from mhcompare.serving.commands import base_name
+
+    node = cfg.judge.client
+    if not cfg.model.serving.get("adapter_by_name", True):
+        raise ConfigError(f"judge.client.base_url=served: {cfg.model.name} is served without its base model "
+                          "beside the adapter (model.serving.adapter_by_name=false); give the client its own base_url")
+    if endpoint.adapter_check is None:
+        raise ConfigError("judge.client.base_url=served needs a model this stage serves itself (the base model "
+                          "plays the client); with eval.serving.backend=external give the client's own base_url")
+    return ChatEndpoint(base_url=endpoint.base_url, model=base_name(endpoint.model), api_key=None,
+                        temperature=float(node.temperature), max_tokens=int(node.max_tokens),
+                        timeout_s=float(node.timeout_s), max_retries=int(node.max_retries))
+
+
 def run(cfg) -> dict:
     from mhcompare.serving import served_model
 
@@ -55,7 +72,10 @@ def run(cfg) -> dict:
     started = time.time()
     scenarios = load_scenarios(cfg.judge.scenarios, cfg.judge.scenario_types, cfg.judge.scenarios_per_type)
     rubric = load_rubric(cfg.judge.rubric)
-    client = ChatEndpoint.from_config(cfg.judge.client)
+    # "served": the client is played by the base model of the server started below (offline, e.g. the
+    # demo's tiny model), else any OpenAI-compatible chat model (DeepSeek by default)
+    served_client = str(cfg.judge.client.base_url) == "served"
+    client = None if served_client else ChatEndpoint.from_config(cfg.judge.client)
     llm_judge = ChatEndpoint.from_config(cfg.judge.llm_judge) if cfg.judge.llm_judge.enabled else None
     by_id = {s.id: s for s in scenarios}
 
@@ -65,6 +85,8 @@ def run(cfg) -> dict:
         counsellor = ChatEndpoint(base_url=endpoint.base_url, model=endpoint.model,
                                   temperature=float(c.temperature), max_tokens=int(c.max_tokens),
                                   timeout_s=float(c.timeout_s), max_retries=int(c.max_retries))
+        if served_client:
+            client = served_base_as_client(cfg, endpoint)
         log.info("judge: %d scenarios x %d turns with %s seed %s (client %s)", len(scenarios),
                  cfg.judge.turns, cfg.model.name, cfg.seed, client.model)
         records = generate_conversations(scenarios, counsellor, client, turns=int(cfg.judge.turns),
