@@ -1,10 +1,10 @@
 """Throughput and latency of the rating app under concurrent raters, on loopback.
 
-    python bench/bench_judge_app.py [--raters 32] [--items 12] [--models 5] [--replay]
+    python bench/bench_judge_app.py [--raters 50] [--items 12] [--models 5] [--replay]
 
 Starts the app as a user would (`run.py stage=judge_app`, SQLite in a temporary folder), invites
 the raters, lets all of them rate all their items at once over the JSON API (GET next item, POST
-rating), and prints requests/s and latency percentiles. --replay sends every rating twice at the
+rating), and prints ratings/s, requests/s and latency percentiles. --replay sends every rating twice at the
 same moment (the duplicates must come back 409).
 """
 import argparse
@@ -21,7 +21,7 @@ DIMENSIONS = ["professionalism", "empathy", "practicality", "safety"]
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--raters", type=int, default=32)
+    parser.add_argument("--raters", type=int, default=50)
     parser.add_argument("--items", type=int, default=12, help="items each rater rates")
     parser.add_argument("--models", type=int, default=5)
     parser.add_argument("--replay", action="store_true")
@@ -35,7 +35,8 @@ def main() -> None:
     statuses = ", ".join(f"{code}: {n}" for code, n in sorted(load["statuses"].items()))
     print(f"{args.raters} concurrent raters x {args.items} items: {load['requests']} requests in "
           f"{load['seconds']:.1f} s")
-    print(f"throughput: {load['requests_per_s']:.0f} requests/s")
+    ratings_per_s = len(load["stored"]) / load["seconds"]
+    print(f"throughput: {ratings_per_s:.0f} ratings/s ({load['requests_per_s']:.0f} requests/s)")
     print(f"latency: p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms")
     print(f"status codes: {statuses}; ratings stored: {len(load['stored'])}")
 

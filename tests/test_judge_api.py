@@ -35,7 +35,24 @@ def rating(assignment_id: str, value=3, **extra) -> dict:
 
 
 def export(app) -> dict:
-    return httpx.get(f"{app}/api/admin/export.json", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+    return httpx.get(f"{app}/api/admin/export.json", headers=ADMIN).json()
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]*)"', html)
+    return found.group(1) if found else ""
+
+
+def browser(app, token: str | None = None, path: str = "/login") -> httpx.Client:
+    """A cookie-keeping client that signed in through the form, as a browser does (CSRF token included)."""
+    client = httpx.Client(base_url=app, timeout=30)
+    if token is not None:
+        form = client.get(path)
+        assert client.post(path, data={"token": token, "csrf_token": csrf_of(form.text)}).status_code == 303
+    return client
 
 
 def test_unauthenticated_visitors_are_refused(app):
@@ -46,7 +63,10 @@ def test_unauthenticated_visitors_are_refused(app):
     assert page.status_code == 303 and page.headers["location"] == "/login"
     assert httpx.get(f"{app}/admin").headers["location"] == "/admin/login"
     assert httpx.get(f"{app}/api/admin/export.json").status_code == 401
-    assert httpx.post(f"{app}/login", data={"token": "guess"}).status_code == 401
+    stranger = browser(app)
+    csrf = csrf_of(stranger.get("/login").text)
+    assert stranger.post("/login", data={"token": "guess", "csrf_token": csrf}).status_code == 401
+    assert httpx.post(f"{app}/login", data={"token": "guess"}).status_code == 403  # no CSRF token
 
 
 def test_a_rater_token_opens_nothing_of_the_organisers(app):
@@ -107,7 +127,7 @@ def test_html_and_script_in_comments_are_stored_verbatim_and_shown_escaped(app):
     body = rating(rater.get("/api/next").json()["item"]["assignment_id"], comment=comment)
     assert rater.post("/api/ratings", json=body).status_code == 201
     assert comment in {s["comment"] for s in export(app)["scores"]}
-    admin = httpx.get(f"{app}/admin", cookies={"mhc_admin": ADMIN_TOKEN}).text
+    admin = browser(app, ADMIN_TOKEN, "/admin/login").get("/admin").text
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in admin
     assert "<script>" not in admin and "<img" not in admin and "<i>mallory" not in admin
 
@@ -131,13 +151,13 @@ def test_rater_views_never_show_model_identity(app):
     token = invite(app, "blind")
     rater = client_for(app, token)
     api = rater.get("/api/next").text
-    page = httpx.get(f"{app}/rate", cookies={"mhc_rater": token}).text
+    page = browser(app, token).get("/rate").text
     conversation_ids = {s["conversation_id"] for s in export(app)["scores"]}
     for text in (api, page):
         assert "请慢慢说" in text  # the transcript is there...
         for secret in [*MODELS, "model", "seed", "Qwen", *conversation_ids]:
             assert secret not in text  # ...but not who wrote it
-        assert "[已隐去]" in text
+        assert "我是一名 AI 助手" in text and "已隐去" not in text  # a neutral phrase, not a placeholder
 
 
 def test_a_rater_gets_every_item_once_balanced_and_sides_randomised(app):
@@ -156,11 +176,13 @@ def test_a_rater_gets_every_item_once_balanced_and_sides_randomised(app):
 
 
 def test_exports_and_openapi_description(app):
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    csv_text = httpx.get(f"{app}/api/admin/export.csv", headers=headers).text
+    headers = ADMIN
+    csv_bytes = httpx.get(f"{app}/api/admin/export.csv", headers=headers).content
+    assert csv_bytes.startswith(b"\xef\xbb\xbf")
+    csv_text = csv_bytes.decode("utf-8-sig")
     assert csv_text.splitlines()[0].startswith("rating_id,rater_id,rater,item_id")
     assert "model" in csv_text.splitlines()[0] and "dimension,score" in csv_text.splitlines()[0]
-    votes = httpx.get(f"{app}/api/admin/export.csv?table=votes", headers=headers).text
+    votes = httpx.get(f"{app}/api/admin/export.csv?table=votes", headers=headers).content.decode("utf-8-sig")
     assert "model_a,model_b,winner" in votes.splitlines()[0]
     spec = httpx.get(f"{app}/openapi.json").json()
     assert {"/api/next", "/api/ratings", "/api/progress", "/api/admin/export.csv"} <= set(spec["paths"])
@@ -168,21 +190,43 @@ def test_exports_and_openapi_description(app):
 
 
 def test_the_html_form_refuses_incomplete_scores_and_replays(app):
-    token = invite(app, "form-user")
-    cookies = {"mhc_rater": token}
-    page = httpx.get(f"{app}/rate", cookies=cookies).text
+    client = browser(app, invite(app, "form-user"))
+    page = client.get("/rate").text
     action = re.search(r'action="(/rate/[^"]+)"', page).group(1)
-    form = {f"{side}.{d}": "5" for side in ("left", "right") for d in DIMENSIONS}
+    form = {f"{side}.{d}": "5" for side in ("left", "right") for d in DIMENSIONS} | {"csrf_token": csrf_of(page)}
     partial = {k: v for k, v in form.items() if not k.endswith("safety")}
-    refused = httpx.post(f"{app}{action}", data=partial, cookies=cookies)
+    refused = client.post(action, data=partial)
     assert refused.status_code == 422 and "请为每个维度选择" in refused.text
-    assert httpx.post(f"{app}{action}", data={**form, "left.empathy": "9"}, cookies=cookies).status_code == 422
-    stored = httpx.post(f"{app}{action}", data={**form, "preference": "right", "comment": "好"}, cookies=cookies)
+    assert client.post(action, data={**form, "left.empathy": "9"}).status_code == 422
+    stored = client.post(action, data={**form, "preference": "right", "comment": "好"})
     assert stored.status_code == 303 and stored.headers["location"] == "/rate"
-    replay = httpx.post(f"{app}{action}", data=form, cookies=cookies)
+    replay = client.post(action, data=form)
     assert replay.status_code == 409 and "已经评过" in replay.text
     assert httpx.post(f"{app}{action}", data=form).headers["location"] == "/login"  # no cookie, no rating
     assert len({s["rating_id"] for s in export(app)["scores"] if s["rater"] == "form-user"}) == 1
+
+
+def test_cross_site_posts_are_refused(app):
+    """Another site (here: another port on the same host) cannot sign a visitor in, rate in a rater's
+    name or invite a rater with the organiser's session, even with the right form fields."""
+    evil = {"Origin": "http://127.0.0.1:1", "Referer": "http://127.0.0.1:1/attack.html"}
+    token = invite(app, "targeted")
+    rater = browser(app)
+    login_csrf = csrf_of(rater.get("/login").text)
+    assert rater.post("/login", data={"token": token, "csrf_token": login_csrf}, headers=evil).status_code == 403
+    rater = browser(app, token)
+    page = rater.get("/rate").text
+    action = re.search(r'action="(/rate/[^"]+)"', page).group(1)
+    form = {f"{side}.{d}": "1" for side in ("left", "right") for d in DIMENSIONS} | {"csrf_token": csrf_of(page)}
+    assert rater.post(action, data=form, headers=evil).status_code == 403
+    assert rater.post(action, data={**form, "csrf_token": "forged"}).status_code == 403
+    assert rater.get("/api/progress").json()["done"] == 0
+    admin = browser(app, ADMIN_TOKEN, "/admin/login")
+    admin_csrf = csrf_of(admin.get("/admin").text)
+    planted = admin.post("/admin/raters", data={"name": "planted", "csrf_token": admin_csrf}, headers=evil)
+    assert planted.status_code == 403
+    assert admin.post("/api/admin/raters", json={"name": "planted"}).status_code == 403  # cookie without CSRF header
+    assert "planted" not in str(httpx.get(f"{app}/api/admin/raters", headers=ADMIN).json())
 
 
 def test_single_mode_shows_one_conversation_and_takes_no_preference(tmp_path):
@@ -195,5 +239,5 @@ def test_single_mode_shows_one_conversation_and_takes_no_preference(tmp_path):
         assert rater.post("/api/ratings", json={**body, "preference": "left"}).status_code == 422
         assert rater.post("/api/ratings", json=body).status_code == 201
         assert rater.get("/api/progress").json() == {"done": 1, "total": 2}
-        scores = httpx.get(f"{base}/api/admin/export.json", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+        scores = httpx.get(f"{base}/api/admin/export.json", headers=ADMIN).json()
     assert {s["shown_on"] for s in scores["scores"]} == {"conversation"} and scores["votes"] == []

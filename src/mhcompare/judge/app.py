@@ -2,45 +2,64 @@
 
     /login, /rate           rater pages (server-rendered, work without JavaScript)
     /api/...                the same as JSON (OpenAPI description at /openapi.json)
-    /admin, /api/admin/...  the organiser: invitations, progress, comments, CSV/JSON export
+    /admin, /api/admin/...  the organiser: invitations, deactivation, progress, blinding, export
 
-Raters see random public ids and redacted text, never a model name, a seed or another rater's
-scores. Each submit is stored at once, so closing the browser loses nothing: the next visit
-resumes at the first unrated item. Rater and admin credentials are separate.
+Raters see random public ids and redacted text (redaction.py), never a model name, a seed or
+another rater's scores. Each submit is stored at once (and fsynced), so closing the browser loses
+nothing: the next visit resumes at the first unrated item; a half-filled form is kept in the
+browser until submitted. Browsers hold a server-side session (sessions.py), scripts send
+`Authorization: Bearer <token>`; rater and admin credentials are separate. Cross-site requests,
+token guessing and spreadsheet formulas in exports are dealt with in security.py.
 """
 import csv
-import hashlib
-import hmac
 import io
-import re
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
+from mhcompare.judge import blinding, sessions
 from mhcompare.judge import ratings as service
-from mhcompare.judge.db import Rater, Rating, open_database
+from mhcompare.judge.db import LoginSession, Rater, Rating, open_database
+from mhcompare.judge.redaction import Redactor
 from mhcompare.judge.rubric import Dimension
+from mhcompare.judge.security import (
+    SignInThrottle,
+    admin_token_problem,
+    digest,
+    new_secret,
+    same_origin_only,
+    same_secret,
+    spreadsheet_safe,
+)
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
-RATER_COOKIE, ADMIN_COOKIE = "mhc_rater", "mhc_admin"
+RATER_COOKIE, ADMIN_COOKIE, LOGIN_CSRF_COOKIE = "mhc_rater", "mhc_admin", "mhc_login_csrf"
+CSRF_FIELD, CSRF_HEADER = "csrf_token", "x-csrf-token"
 TYPE_LABELS = {"counselling": "心理咨询", "psychoeducation": "心理科普", "crisis": "危机干预"}
 SIDE_LABELS = {"left": "左侧对话", "right": "右侧对话", "conversation": "对话"}
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # our own pages send Referer, so the same-origin check can use it
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+LONE_SURROGATE = ("the request contains a lone UTF-16 surrogate (such as \\ud800), which is not valid Unicode "
+                  "text; send the text as UTF-8")
 
 
 @dataclass(frozen=True)
@@ -52,23 +71,12 @@ class AppSettings:
     redact: tuple[str, ...] = ()
     secure_cookies: bool = False
     max_body_bytes: int = 65536
+    sign_in_failures_per_minute: int = 10
 
 
 def token_hash(token: str) -> str:
     """Invitation tokens are 192 random bits, so a plain SHA-256 is enough to store them safely."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def redactor(words):
-    """Replace words that could name a model (as a whole word, any case) with a neutral mark."""
-    words = [w for w in words if w]
-    if not words:
-        return lambda text: text
-    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-    pattern = re.compile(rf"(?<![A-Za-z])(?:{alternatives})(?![A-Za-z])", re.IGNORECASE)
-    return lambda text: pattern.sub("[已隐去]", text)
-
-
+    return digest(token)
 class BodySizeLimit:
     """Refuse request bodies over the limit with 413, whether declared (Content-Length) or chunked."""
 
@@ -132,7 +140,30 @@ def with_security_headers(app):
     return wrapped
 
 
-class RatingIn(BaseModel):
+def has_lone_surrogate(value) -> bool:
+    """True if any string in a parsed JSON value (keys included) holds an unpaired surrogate, which
+    JSON's \\ud800 escapes allow but UTF-8 (the database, our responses) cannot carry."""
+    if isinstance(value, str):
+        return any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_lone_surrogate(v) for v in value)
+    return False
+
+
+class JsonIn(BaseModel):
+    """A request body; text that is not valid Unicode is refused before any field is looked at."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def valid_unicode(cls, data):
+        if has_lone_surrogate(data):
+            raise PydanticCustomError("lone_surrogate", LONE_SURROGATE)
+        return data
+
+
+class RatingIn(JsonIn):
     assignment_id: str = Field(max_length=64)
     scores: dict[str, dict[str, Annotated[StrictInt, Field(ge=1, le=5)]]] = Field(
         description="side (left/right, or conversation for single items) -> dimension -> 1-5")
@@ -140,7 +171,7 @@ class RatingIn(BaseModel):
     preference: Literal["left", "right", "tie"] | None = None
 
 
-class InviteIn(BaseModel):
+class InviteIn(JsonIn):
     name: str = Field(min_length=1, max_length=200)
 
 
@@ -148,71 +179,225 @@ class NeedsLogin(Exception):
     pass
 
 
-def create_app(settings: AppSettings) -> FastAPI:
-    if len(settings.admin_token) < 16:
-        raise ValueError("the admin token must be at least 16 characters; use e.g. "
-                         "python -c 'import secrets; print(secrets.token_urlsafe(24))'")
+class CsrfRefused(Exception):
+    """A state-changing request with a session cookie but without that session's CSRF token."""
+
+
+class Throttled(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed sign-ins; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Who is asking: a rater (None for the organiser), and the browser session if it came by cookie
+    (None for a bearer token, which needs no CSRF token: other sites cannot make a browser send it)."""
+    rater: Rater | None
+    login: LoginSession | None
+
+
+def csv_bytes(rows: list[dict]) -> bytes:
+    """UTF-8 with a byte-order mark (so Excel reads Chinese correctly), formula cells neutralised."""
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def form_choices(form) -> dict:
+    """A submitted rating form as plain strings, to show it again after a refusal (422)."""
+    return {k: str(v) for k, v in form.items() if k != CSRF_FIELD}
+
+
+def create_app(settings: AppSettings):
+    problem = admin_token_problem(settings.admin_token)
+    if problem:
+        raise ValueError(problem)
     database = open_database(settings.database_url)
     rules, rubric = settings.rules, list(settings.rubric)
-    redact = redactor(settings.redact)
+    redact = Redactor(settings.redact)
+    with database.transaction() as session:
+        blinding.audit(session, redact)
+    throttle = SignInThrottle(settings.sign_in_failures_per_minute, 60.0)
     templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
     app = FastAPI(title="mhcompare Human Judge", docs_url=None, redoc_url=None,
                   description="Blind rating of simulated counselling sessions. Raters authenticate with "
-                              "`Authorization: Bearer <invitation token>`, the organiser with the admin token.")
+                              "`Authorization: Bearer <invitation token>`, the organiser with the admin token. "
+                              "Browser sessions (cookies) must also send the page's CSRF token in "
+                              f"`{CSRF_HEADER}` on POST.")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
+    def page(name: str, status: int = 200, headers=None, **context) -> HTMLResponse:
+        return HTMLResponse(templates.get_template(name).render(**context), status_code=status, headers=headers)
+
+    def wants_json(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    # ---------------------------------------------------------------- errors
     @app.exception_handler(NeedsLogin)
     async def to_login(request: Request, exc: NeedsLogin):
         target = "/admin/login" if request.url.path.startswith("/admin") else "/login"
         return RedirectResponse(target, status_code=303)
 
-    def page(name: str, status: int = 200, **context) -> HTMLResponse:
-        return HTMLResponse(templates.get_template(name).render(**context), status_code=status)
+    @app.exception_handler(CsrfRefused)
+    async def csrf_refused(request: Request, exc: CsrfRefused):
+        log.warning("judge_app: refused %s %s without its CSRF token", request.method, request.url.path)
+        if wants_json(request):
+            return JSONResponse({"detail": f"missing or wrong CSRF token (send the page's token in {CSRF_HEADER})"},
+                                status_code=403)
+        return page("message.html", status=403, message="页面已过期或来源不明，请刷新页面后重试。", link="/rate")
+
+    @app.exception_handler(Throttled)
+    async def throttled(request: Request, exc: Throttled):
+        headers = {"Retry-After": str(exc.retry_after)}
+        if wants_json(request):
+            return JSONResponse({"detail": str(exc)}, status_code=429, headers=headers)
+        return login_form(request, "admin_login.html" if request.url.path.startswith("/admin") else "login.html",
+                          status=429, headers=headers, error=f"尝试次数过多，请 {exc.retry_after} 秒后再试。")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        if any(error.get("type") == "lone_surrogate" for error in exc.errors()):
+            return JSONResponse({"detail": LONE_SURROGATE}, status_code=400)
+        return await request_validation_exception_handler(request, exc)
+
+    # ---------------------------------------------------------------- who is asking
+    def address(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
 
     def bearer(request: Request) -> str | None:
         header = request.headers.get("authorization", "")
         return header[7:].strip() if header.lower().startswith("bearer ") else None
 
-    def find_rater(request: Request, session) -> Rater | None:
-        token = bearer(request) or request.cookies.get(RATER_COOKIE)
-        return service.rater_for_token(session, token_hash(token)) if token else None
+    def not_throttled(request: Request) -> None:
+        wait = throttle.retry_after(address(request))
+        if wait:
+            raise Throttled(wait)
+
+    def find_rater(request: Request, session) -> Auth | None:
+        token = bearer(request)
+        if token is not None:
+            not_throttled(request)
+            rater = service.rater_for_token(session, token_hash(token))
+            if rater is None:
+                throttle.failed(address(request), request.url.path)
+                return None
+            return Auth(rater, None)
+        login = sessions.find(session, request.cookies.get(RATER_COOKIE), admin=False)
+        rater = sessions.rater_of(session, login) if login else None
+        return Auth(rater, login) if rater else None
+
+    def find_admin(request: Request, session) -> Auth | None:
+        token = bearer(request)
+        if token is not None:
+            not_throttled(request)
+            if same_secret(token, settings.admin_token):
+                return Auth(None, None)
+            throttle.failed(address(request), request.url.path)
+            return None
+        login = sessions.find(session, request.cookies.get(ADMIN_COOKIE), admin=True)
+        return Auth(None, login) if login else None
 
     # Each request does its database work in one thread, inside one transaction that commits before
     # the response is sent (a 201 means the rating is on disk). Not a FastAPI dependency: holding the
     # SQLite lock across the thread-pool hops between a dependency and its endpoint can exhaust the
     # pool while the lock holder waits for a thread.
-    def api_rater(request: Request, session) -> Rater:
-        rater = find_rater(request, session)
-        if rater is None:
+    def api_rater(request: Request, session) -> Auth:
+        auth = find_rater(request, session)
+        if auth is None:
             raise HTTPException(401, "sign in with your invitation token (Authorization: Bearer ...)",
                                 headers={"WWW-Authenticate": "Bearer"})
-        return rater
+        return auth
 
-    def page_rater(request: Request, session) -> Rater:
-        rater = find_rater(request, session)
-        if rater is None:
+    def page_rater(request: Request, session) -> Auth:
+        auth = find_rater(request, session)
+        if auth is None:
             raise NeedsLogin()
-        return rater
+        return auth
 
-    def is_admin(request: Request) -> bool:
-        token = bearer(request) or request.cookies.get(ADMIN_COOKIE) or ""
-        return hmac.compare_digest(token.encode(), settings.admin_token.encode())
-
-    def api_admin(request: Request):
-        if not is_admin(request):
+    def api_admin(request: Request, session) -> Auth:
+        auth = find_admin(request, session)
+        if auth is None:
             raise HTTPException(401, "admin token required (Authorization: Bearer ...)",
                                 headers={"WWW-Authenticate": "Bearer"})
+        return auth
 
-    def page_admin(request: Request):
-        if not is_admin(request):
+    def page_admin(request: Request, session) -> Auth:
+        auth = find_admin(request, session)
+        if auth is None:
             raise NeedsLogin()
+        return auth
 
-    def set_cookie(response: Response, name: str, value: str) -> None:
+    def check_csrf(auth: Auth, submitted: str | None) -> None:
+        if auth.login is not None and not same_secret(submitted, auth.login.csrf):
+            raise CsrfRefused()
+
+    def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
         response.set_cookie(name, value, httponly=True, samesite="strict", secure=settings.secure_cookies,
-                            max_age=60 * 60 * 24 * 30)
+                            max_age=max_age)
 
+    # ---------------------------------------------------------------- signing in and out
+    def login_form(request: Request, name: str, status: int = 200, headers=None, **context) -> HTMLResponse:
+        """A sign-in page with a CSRF token that is also set as a cookie: a post must bring both (another
+        site can make a browser send the cookie, but cannot read it to fill in the form). The browser's
+        token is reused, so two open sign-in tabs both work."""
+        token = request.cookies.get(LOGIN_CSRF_COOKIE) or new_secret()
+        response = page(name, status=status, headers=headers, csrf=token, **context)
+        set_cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600)
+        return response
+
+    def check_login_csrf(request: Request, submitted: str) -> None:
+        if not same_secret(submitted, request.cookies.get(LOGIN_CSRF_COOKIE)):
+            raise CsrfRefused()
+
+    def signed_in(target: str, cookie: str, session_id: str, max_age: int) -> Response:
+        response = RedirectResponse(target, status_code=303)
+        set_cookie(response, cookie, session_id, max_age=max_age)
+        response.delete_cookie(LOGIN_CSRF_COOKIE)
+        return response
+
+    @app.get("/", include_in_schema=False)
+    def home():
+        return RedirectResponse("/rate", status_code=303)
+
+    @app.get("/login", include_in_schema=False)
+    def login_page(request: Request):
+        return login_form(request, "login.html")
+
+    @app.post("/login", include_in_schema=False)
+    def login(request: Request, token: Annotated[str, Form(max_length=200)],
+              csrf_token: Annotated[str, Form(max_length=100)] = ""):
+        check_login_csrf(request, csrf_token)
+        not_throttled(request)
+        with database.transaction() as session:
+            rater = service.rater_for_token(session, token_hash(token.strip()))
+            session_id = sessions.start(session, rater, sessions.RATER_SESSION_S)[0] if rater else None
+        if session_id is None:
+            throttle.failed(address(request), "/login")
+            return login_form(request, "login.html", status=401, error="邀请码无效，请核对后重试。")
+        return signed_in("/rate", RATER_COOKIE, session_id, sessions.RATER_SESSION_S)
+
+    def sign_out(request: Request, csrf_token: str, find, cookie: str, to: str):
+        """End the session the cookie names (CSRF-checked) and send the browser to its sign-in page."""
+        with database.transaction() as session:
+            auth = find(request, session)
+            if auth is not None:
+                check_csrf(auth, csrf_token)
+                sessions.end(session, request.cookies.get(cookie))
+        response = RedirectResponse(to, status_code=303)
+        response.delete_cookie(cookie)
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request, csrf_token: Annotated[str, Form(max_length=100)] = ""):
+        return sign_out(request, csrf_token, find_rater, RATER_COOKIE, "/login")
+
+    # ---------------------------------------------------------------- rater pages
     def item_view(assignment) -> dict:
-        """What a rater may see of an item: no model, seed or conversation id."""
+        """What a rater may see of an item: no model, seed or conversation id; text redacted."""
         shown = service.sides(assignment)
         first = next(iter(shown.values()))
         return {
@@ -225,38 +410,16 @@ def create_app(settings: AppSettings) -> FastAPI:
                               for side, c in shown.items()},
         }
 
-    # ---------------------------------------------------------------- rater pages
-    @app.get("/", include_in_schema=False)
-    def home():
-        return RedirectResponse("/rate", status_code=303)
-
-    @app.get("/login", include_in_schema=False)
-    def login_page():
-        return page("login.html")
-
-    @app.post("/login", include_in_schema=False)
-    def login(token: Annotated[str, Form(max_length=200)]):
-        with database.transaction() as session:
-            known = service.rater_for_token(session, token_hash(token.strip())) is not None
-        if not known:
-            return page("login.html", status=401, error="邀请码无效，请核对后重试。")
-        response = RedirectResponse("/rate", status_code=303)
-        set_cookie(response, RATER_COOKIE, token.strip())
-        return response
-
-    @app.post("/logout", include_in_schema=False)
-    def logout():
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(RATER_COOKIE)
-        return response
-
-    def rate_page(session, rater, status=200, error=None):
-        assignment = service.current_assignment(session, rater, rules)
-        done = service.progress(session, rater, rules)
+    def rate_page(session, auth: Auth, status=200, error=None, chosen=None):
+        assignment = service.current_assignment(session, auth.rater, rules)
+        done = service.progress(session, auth.rater, rules)
+        csrf = auth.login.csrf if auth.login else ""
         if assignment is None:
-            return page("done.html", progress=done, rater=rater)
-        return page("rate.html", status=status, item=item_view(assignment), progress=done, rater=rater,
-                    rubric=rubric, side_labels=SIDE_LABELS, error=error,
+            return page("done.html", progress=done, csrf=csrf)
+        if chosen is not None and chosen.get("item") != assignment.public_id:
+            chosen = None  # the refused form was for another item
+        return page("rate.html", status=status, item=item_view(assignment), progress=done, csrf=csrf,
+                    rubric=rubric, side_labels=SIDE_LABELS, error=error, chosen=chosen or {},
                     max_comment=rules.max_comment_chars)
 
     @app.get("/rate", include_in_schema=False)
@@ -273,40 +436,41 @@ def create_app(settings: AppSettings) -> FastAPI:
             scores = None
         return {"scores": scores, "comment": str(form.get("comment", "")), "preference": form.get("preference") or None}
 
-    def submit_from_page(request: Request, assignment_id: str, payload: dict):
+    def submit_from_page(request: Request, assignment_id: str, form: dict):
         with database.transaction() as session:
-            rater = find_rater(request, session)
-            if rater is None:
+            auth = find_rater(request, session)
+            if auth is None:
                 return RedirectResponse("/login", status_code=303)
+            check_csrf(auth, form.get(CSRF_FIELD))
             try:
-                service.submit(session, rater, assignment_id, payload, rules)
+                service.submit(session, auth.rater, assignment_id, form_payload(form), rules)
             except service.NotFound:
                 return page("message.html", status=404, message="找不到这条待评对话。", link="/rate")
             except service.AlreadyRated:
                 return page("message.html", status=409, message="这条对话你已经评过了，评分已保存。", link="/rate")
             except service.InvalidRating:
-                return rate_page(session, rater, status=422,
+                return rate_page(session, auth, status=422, chosen={**form_choices(form), "item": assignment_id},
                                  error="请为每个维度选择 1-5 分（评语不超过字数限制）后再提交。")
         return RedirectResponse("/rate", status_code=303)
 
     @app.post("/rate/{assignment_id}", include_in_schema=False)
     async def rate_submit(assignment_id: str, request: Request):
         # the form is read here; the database work runs in the thread pool, never on the event loop
-        payload = form_payload(await request.form())
-        return await run_in_threadpool(submit_from_page, request, assignment_id, payload)
+        form = dict((await request.form()).items())
+        return await run_in_threadpool(submit_from_page, request, assignment_id, form)
 
     # ---------------------------------------------------------------- rater API
     @app.get("/api/progress", tags=["rater"])
     def api_progress(request: Request) -> dict:
         """How many items you have rated, of how many."""
         with database.transaction() as session:
-            return service.progress(session, api_rater(request, session), rules)
+            return service.progress(session, api_rater(request, session).rater, rules)
 
     @app.get("/api/next", tags=["rater"])
     def api_next(request: Request) -> dict:
         """Your current item (the same one until you rate it), or `item: null` when you are done."""
         with database.transaction() as session:
-            rater = api_rater(request, session)
+            rater = api_rater(request, session).rater
             assignment = service.current_assignment(session, rater, rules)
             item = item_view(assignment) if assignment else None
             done = service.progress(session, rater, rules)
@@ -315,36 +479,48 @@ def create_app(settings: AppSettings) -> FastAPI:
                            for d in rubric]}
 
     @app.post("/api/ratings", tags=["rater"], status_code=201,
-              responses={401: {"description": "not signed in"}, 404: {"description": "not your item"},
-                         409: {"description": "already rated"}, 413: {"description": "body too large"},
-                         422: {"description": "invalid scores or comment"}})
+              responses={400: {"description": "text that is not valid Unicode"},
+                         401: {"description": "not signed in"}, 403: {"description": "cross-site, or no CSRF token"},
+                         404: {"description": "not your item"}, 409: {"description": "already rated"},
+                         413: {"description": "body too large"}, 422: {"description": "invalid scores or comment"},
+                         429: {"description": "too many failed sign-ins from this address"}})
     def api_rate(body: RatingIn, request: Request) -> dict:
         """Rate your item: every side on every dimension, 1-5; comment and preference optional."""
         with database.transaction() as session:
-            rater = api_rater(request, session)
+            auth = api_rater(request, session)
+            check_csrf(auth, request.headers.get(CSRF_HEADER))
             try:
-                rating = service.submit(session, rater, body.assignment_id, body.model_dump(), rules)
+                rating = service.submit(session, auth.rater, body.assignment_id, body.model_dump(), rules)
             except service.NotFound as e:
                 raise HTTPException(404, str(e)) from e
             except service.AlreadyRated as e:
                 raise HTTPException(409, str(e)) from e
             except service.InvalidRating as e:
                 raise HTTPException(422, str(e)) from e
-            stored = {"stored": True, "rating_id": rating.id, "progress": service.progress(session, rater, rules)}
+            stored = {"stored": True, "rating_id": rating.id,
+                      "progress": service.progress(session, auth.rater, rules)}
         return stored
 
     # ---------------------------------------------------------------- organiser
     @app.get("/admin/login", include_in_schema=False)
-    def admin_login_page():
-        return page("admin_login.html")
+    def admin_login_page(request: Request):
+        return login_form(request, "admin_login.html")
 
     @app.post("/admin/login", include_in_schema=False)
-    def admin_login(token: Annotated[str, Form(max_length=500)]):
-        if not hmac.compare_digest(token.strip().encode(), settings.admin_token.encode()):
-            return page("admin_login.html", status=401, error="管理员口令错误。")
-        response = RedirectResponse("/admin", status_code=303)
-        set_cookie(response, ADMIN_COOKIE, token.strip())
-        return response
+    def admin_login(request: Request, token: Annotated[str, Form(max_length=500)],
+                    csrf_token: Annotated[str, Form(max_length=100)] = ""):
+        check_login_csrf(request, csrf_token)
+        not_throttled(request)
+        if not same_secret(token.strip(), settings.admin_token):
+            throttle.failed(address(request), "/admin/login")
+            return login_form(request, "admin_login.html", status=401, error="管理员口令错误。")
+        with database.transaction() as session:
+            session_id = sessions.start(session, None, sessions.ADMIN_SESSION_S)[0]
+        return signed_in("/admin", ADMIN_COOKIE, session_id, sessions.ADMIN_SESSION_S)
+
+    @app.post("/admin/logout", include_in_schema=False)
+    def admin_logout(request: Request, csrf_token: Annotated[str, Form(max_length=100)] = ""):
+        return sign_out(request, csrf_token, find_admin, ADMIN_COOKIE, "/admin/login")
 
     def overview(session) -> dict:
         raters = session.scalars(select(Rater).order_by(Rater.id)).all()
@@ -354,18 +530,16 @@ def create_app(settings: AppSettings) -> FastAPI:
         total = min(rules.items_per_rater, service.items_available(session, rules))
         return {"raters": [{"id": r.id, "name": r.name, "done": done.get(r.id, 0), "total": total,
                             "active": r.active} for r in raters],
-                "comments": [{"rating_id": c.id, "rater_id": c.rater_id, "comment": c.comment} for c in comments]}
+                "comments": [{"rating_id": c.id, "rater_id": c.rater_id, "comment": c.comment} for c in comments],
+                "blinding": blinding.summary(session)}
 
-    @app.get("/admin", include_in_schema=False, dependencies=[Depends(page_admin)])
-    def admin_page():
-        with database.transaction() as session:
-            return page("admin.html", **overview(session))
+    def admin_view(session, auth: Auth, **extra) -> HTMLResponse:
+        return page("admin.html", csrf=auth.login.csrf if auth.login else "", **extra, **overview(session))
 
-    @app.post("/admin/raters", include_in_schema=False, dependencies=[Depends(page_admin)])
-    def admin_invite(name: Annotated[str, Form(min_length=1, max_length=200)]):
+    @app.get("/admin", include_in_schema=False)
+    def admin_page(request: Request):
         with database.transaction() as session:
-            token = invite(session, name)
-            return page("admin.html", new_rater={"name": name, "token": token}, **overview(session))
+            return admin_view(session, page_admin(request, session))
 
     def invite(session, name: str) -> str:
         token = service.new_token()
@@ -373,38 +547,78 @@ def create_app(settings: AppSettings) -> FastAPI:
         session.flush()
         return token
 
-    @app.post("/api/admin/raters", tags=["admin"], status_code=201, dependencies=[Depends(api_admin)])
-    def api_invite(body: InviteIn) -> dict:
+    def deactivate(session, rater_id: int) -> int:
+        """Mark the rater inactive (their token stops working) and end their sessions; their ratings stay."""
+        rater = session.get(Rater, rater_id)
+        if rater is None:
+            raise HTTPException(404, "no such rater")
+        rater.active = False
+        return sessions.end_all_of(session, rater_id)
+
+    @app.post("/admin/raters", include_in_schema=False)
+    def admin_invite(request: Request, name: Annotated[str, Form(min_length=1, max_length=200)],
+                     csrf_token: Annotated[str, Form(max_length=100)] = ""):
+        with database.transaction() as session:
+            auth = page_admin(request, session)
+            check_csrf(auth, csrf_token)
+            token = invite(session, name)
+            return admin_view(session, auth, new_rater={"name": name, "token": token})
+
+    @app.post("/admin/raters/{rater_id}/deactivate", include_in_schema=False)
+    def admin_deactivate(request: Request, rater_id: int, csrf_token: Annotated[str, Form(max_length=100)] = ""):
+        with database.transaction() as session:
+            check_csrf(page_admin(request, session), csrf_token)
+            deactivate(session, rater_id)
+        return RedirectResponse("/admin", status_code=303)
+
+    @app.post("/api/admin/raters", tags=["admin"], status_code=201)
+    def api_invite(body: InviteIn, request: Request) -> dict:
         """Create a rater; the token is returned once and stored only as a hash."""
         with database.transaction() as session:
+            check_csrf(api_admin(request, session), request.headers.get(CSRF_HEADER))
             token = invite(session, body.name)
         return {"name": body.name.strip(), "token": token}
 
-    @app.get("/api/admin/raters", tags=["admin"], dependencies=[Depends(api_admin)])
-    def api_raters() -> dict:
-        """Every rater's progress, and the latest comments."""
+    @app.post("/api/admin/raters/{rater_id}/deactivate", tags=["admin"])
+    def api_deactivate(rater_id: int, request: Request) -> dict:
+        """Deactivate a rater: their token stops working and every browser session of theirs ends.
+        Their ratings are kept (the export still has them)."""
         with database.transaction() as session:
+            check_csrf(api_admin(request, session), request.headers.get(CSRF_HEADER))
+            ended = deactivate(session, rater_id)
+        return {"rater_id": rater_id, "active": False, "sessions_ended": ended}
+
+    @app.get("/api/admin/raters", tags=["admin"])
+    def api_raters(request: Request) -> dict:
+        """Every rater's progress, the latest comments, and what redaction did."""
+        with database.transaction() as session:
+            api_admin(request, session)
             return overview(session)
 
-    @app.get("/api/admin/export.json", tags=["admin"], dependencies=[Depends(api_admin)])
-    def api_export_json() -> dict:
+    @app.get("/api/admin/blinding", tags=["admin"])
+    def api_blinding(request: Request) -> dict:
+        """Per model: turns redaction changed; and the conversations still naming a model afterwards."""
+        with database.transaction() as session:
+            api_admin(request, session)
+            return blinding.summary(session)
+
+    @app.get("/api/admin/export.json", tags=["admin"])
+    def api_export_json(request: Request) -> dict:
         """All scores (one row per rater x conversation x dimension) and pairwise votes, with model names."""
         with database.transaction() as session:
+            api_admin(request, session)
             scores, votes = service.export_rows(session)
         return {"scores": scores, "votes": votes}
 
-    @app.get("/api/admin/export.csv", tags=["admin"], dependencies=[Depends(api_admin)])
-    def api_export_csv(table: Literal["scores", "votes"] = "scores") -> Response:
-        """One table as CSV: `scores` (default) or `votes`."""
+    @app.get("/api/admin/export.csv", tags=["admin"])
+    def api_export_csv(request: Request, table: Literal["scores", "votes"] = "scores") -> Response:
+        """One table as CSV (UTF-8 with BOM; cells starting =, +, -, @ get a leading '): `scores` or `votes`."""
         with database.transaction() as session:
+            api_admin(request, session)
             scores, votes = service.export_rows(session)
-        rows = scores if table == "scores" else votes
-        out = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+        return Response(csv_bytes(scores if table == "scores" else votes), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="human_judge_{table}.csv"'})
 
-    return BodySizeLimit(with_security_headers(app), settings.max_body_bytes)
+    asgi = BodySizeLimit(with_security_headers(same_origin_only(app)), settings.max_body_bytes)
+    asgi.database = database  # for tests and tools: the app's own connections
+    return asgi

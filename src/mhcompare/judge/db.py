@@ -45,6 +45,17 @@ class Rater(Base):
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
+class LoginSession(Base):
+    """A signed-in browser: the cookie holds a random id, the table only its hash. Signing out,
+    expiry or deactivating the rater deletes the row, and with it the sign-in."""
+    __tablename__ = "sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rater_id: Mapped[int | None] = mapped_column(ForeignKey("raters.id"), index=True, nullable=True)  # None: admin
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -58,6 +69,16 @@ class Conversation(Base):
     presenting_problem: Mapped[str] = mapped_column(Text, default="")
     turns: Mapped[list] = mapped_column(JSON)
     llm_judge: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class Blinding(Base):
+    """What redaction did to one conversation, recomputed at every app start: turns changed, and the
+    names still found afterwards (comma-separated; non-empty means the organiser should read it)."""
+    __tablename__ = "blinding"
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    turns: Mapped[int] = mapped_column(Integer)
+    turns_redacted: Mapped[int] = mapped_column(Integer)
+    residual: Mapped[str] = mapped_column(Text, default="")
 
 
 class Item(Base):
@@ -125,7 +146,9 @@ def make_engine(url: str):
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # FULL: every commit is fsynced before it returns, so a 201 survives a power cut
+            # (NORMAL in WAL mode can lose the last commits)
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()

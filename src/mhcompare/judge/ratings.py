@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from mhcompare.judge import blinding
 from mhcompare.judge.assign import Candidate, choose_item
 from mhcompare.judge.db import Assignment, Conversation, Item, Rater, Rating, Score
 
@@ -142,10 +143,13 @@ def new_token() -> str:
 
 
 def export_rows(session) -> tuple[list[dict], list[dict]]:
-    """(scores, votes): one row per score, one per pairwise preference, with model identity — admin only."""
+    """(scores, votes): one row per score, one per pairwise preference, with model identity — admin only.
+    Score rows say how many of the conversation's turns redaction changed and whether identity was
+    still found afterwards (None for databases the app has not audited yet)."""
     scores, votes = [], []
     ratings = session.scalars(select(Rating).order_by(Rating.id)).unique().all()
     raters = {r.id: r.name for r in session.scalars(select(Rater))}
+    blind = blinding.per_conversation(session)
     for rating in ratings:
         assignment = rating.assignment
         item = assignment.item
@@ -158,7 +162,9 @@ def export_rows(session) -> tuple[list[dict], list[dict]]:
             c = conversations[score.conversation_id]
             scores.append({**common, "conversation_id": c.conversation_id, "model": c.model, "seed": c.seed,
                            "scenario_id": c.scenario_id, "scenario_type": c.scenario_type,
-                           "shown_on": shown[c.id], "dimension": score.dimension, "score": score.score})
+                           "shown_on": shown[c.id], "dimension": score.dimension, "score": score.score,
+                           "turns_redacted": blind[c.id].turns_redacted if c.id in blind else None,
+                           "identity_flagged": bool(blind[c.id].residual) if c.id in blind else None})
         if item.kind == "pair" and rating.preference is not None:
             a, b = item.conversation_a, item.conversation_b
             winner = {"a": a.model, "b": b.model, "tie": "tie"}[rating.preference]

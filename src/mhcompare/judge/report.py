@@ -118,6 +118,24 @@ def save(fig, path: Path) -> None:
     tmp.replace(path)
 
 
+def blinding_section(scores: pd.DataFrame) -> str:
+    """Per model, over the rated conversations: how much redaction changed before raters saw them, and
+    how many still seemed to name a model afterwards. A model whose text was changed far more often
+    than the others' was also read differently; empty for databases from before the audit."""
+    if "turns_redacted" not in scores or scores["turns_redacted"].isna().all():
+        return ""
+    rows = []
+    for model, group in scores.drop_duplicates("conversation_id").groupby("model", sort=True):
+        redacted = group["turns_redacted"].fillna(0)
+        rows.append([model, len(group), int((redacted > 0).sum()), int(redacted.sum()),
+                     int(group["identity_flagged"].fillna(False).astype(bool).sum())])
+    return ("\n## Blinding\n\nBefore raters saw them, self-introductions naming a model, vendor or lab were replaced "
+            "by a neutral phrase (\"我是一名 AI 助手\" / \"I am an AI assistant\"). Per model, over the rated "
+            "conversations; \"still flagged\" ones seemed to name a model even afterwards.\n\n"
+            + markdown_table(["model", "rated conversations", "with a redacted turn", "turns redacted",
+                              "still flagged"], rows))
+
+
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     atomic_write_text(path, frame.to_csv(index=False))
 
@@ -138,7 +156,7 @@ def write_report(report_dir: Path, experiment: str, results: dict, dimensions: l
               "variation: several ratings of one conversation are not counted as independent evidence, and the mean "
               "is for raters like these, not only these raters.\n")
     md = [f"# {experiment}: human judgement of simulated counselling sessions\n\n", overview,
-          "\n## Scores per model\n\n", method, "\n"]
+          blinding_section(scores), "\n## Scores per model\n\n", method, "\n"]
     md.append(scores_table(results["model_scores"], dimensions, ["model"]))
     md.append(interval_notes(results["model_scores"]))
     plot_model_scores(results["model_scores"], dimensions, folder / "model_scores.png")

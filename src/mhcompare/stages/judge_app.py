@@ -7,14 +7,16 @@ and makes the rating items; then it serves until stopped (Ctrl-C).
 """
 import logging
 import os
-import secrets
+import sys
 
 from mhcompare import artifacts
 from mhcompare.config import to_plain
+from mhcompare.errors import UserError
 from mhcompare.judge.db import database_url, open_database
 from mhcompare.judge.importing import build_items, conversation_files, import_conversations
 from mhcompare.judge.ratings import Rules
 from mhcompare.judge.rubric import load_rubric
+from mhcompare.judge.security import admin_token_problem, new_secret
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +45,21 @@ def import_experiment(cfg) -> dict:
 
 
 def admin_token(cfg) -> str:
+    """The organiser's token: from judge.app.admin_token_env, refused if weak; else a fresh 256-bit one.
+
+    A generated token is written to the console only (stderr, not through logging), so it never
+    lands in the Hydra job log or any other log file.
+    """
     name = cfg.judge.app.admin_token_env
     token = os.environ.get(name) if name else None
     if token:
+        problem = admin_token_problem(token)
+        if problem:
+            raise UserError(f"{name}: {problem}")
         return token
-    token = secrets.token_urlsafe(24)
-    log.warning("judge_app: %s is not set; this run's admin token (shown once): %s", name, token)
+    token = new_secret()
+    print(f"judge_app: {name or 'no admin token variable'} is not set; this run's admin token "
+          f"(shown once, on this console only):\n\n    {token}\n", file=sys.stderr, flush=True)
     return token
 
 
@@ -57,12 +68,13 @@ def run(cfg) -> dict:
 
     from mhcompare.judge.app import create_app
 
+    token = admin_token(cfg)  # first: a weak configured token stops the stage before any work
     imported = import_experiment(cfg)
     if imported["files"] == 0:
         log.warning("judge_app: no conversations under %s yet; run stage=judge first "
                     "(the app imports new ones each time it starts)", artifacts.experiment_dir(cfg))
     log.info("judge_app: %s", imported)
-    app = create_app(app_settings(cfg, admin_token(cfg)))
+    app = create_app(app_settings(cfg, token))
     host, port = str(cfg.judge.app.host), int(cfg.judge.app.port)
     log.info("judge_app: raters sign in at http://%s:%d/login, the organiser at http://%s:%d/admin",
              host, port, host, port)

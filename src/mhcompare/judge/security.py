@@ -1,0 +1,147 @@
+"""The rating app's defences that are not about ratings: admin-token strength, sign-in throttling,
+cross-site request forgery (Origin/Referer check and per-session tokens), and safe CSV cells.
+
+Raters and the organiser sign in from a browser, so any other site they visit could make their
+browser post to the app with their cookie. SameSite=Strict cookies stop that in current browsers;
+the checks here make it hold without relying on the browser alone: a state-changing request from
+another origin (scheme, host or port) is refused, and one carrying a session cookie must also carry
+that session's CSRF token, which another site cannot read.
+"""
+import hashlib
+import hmac
+import logging
+import math
+import secrets
+import threading
+import time
+from collections import deque
+from urllib.parse import urlsplit
+
+from starlette.responses import JSONResponse
+
+log = logging.getLogger(__name__)
+
+MIN_ADMIN_TOKEN_CHARS = 32
+MIN_ADMIN_TOKEN_BITS = 128
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def new_secret() -> str:
+    """256 random bits, URL-safe: session ids, CSRF tokens, generated admin tokens."""
+    return secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    """What the database keeps of a token or session id (they are random, so plain SHA-256 is enough)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def same_secret(given: str | None, expected: str | None) -> bool:
+    return bool(given) and bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+# ---- the admin token ---------------------------------------------------------------------------
+MIN_DISTINCT_CHARS = 10
+CHARACTER_CLASSES = ((str.islower, 26), (str.isupper, 26), (str.isdigit, 10))
+
+
+def apparent_bits(token: str) -> float:
+    """A generous estimate of a token's entropy: length x log2(size of the character classes it uses:
+    lower case, upper case, digits, other printable). Right for random tokens; human-chosen ones score
+    too high, which is why repetition is checked separately."""
+    alphabet = sum(size for test, size in CHARACTER_CLASSES if any(test(c) and c.isascii() for c in token))
+    alphabet += 32 if any(not (c.isascii() and c.isalnum()) for c in token) else 0
+    return len(token) * math.log2(alphabet) if alphabet else 0.0
+
+
+def admin_token_problem(token: str) -> str | None:
+    """Why `token` is too weak to guard every rater's data, or None when it is acceptable."""
+    advice = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    if len(token) < MIN_ADMIN_TOKEN_CHARS:
+        return f"the admin token has {len(token)} characters; use at least {MIN_ADMIN_TOKEN_CHARS} ({advice})"
+    if len(set(token)) < MIN_DISTINCT_CHARS:
+        return (f"the admin token repeats a few characters ({len(set(token))} different ones); "
+                f"use a random one ({advice})")
+    if apparent_bits(token) < MIN_ADMIN_TOKEN_BITS:
+        return (f"the admin token carries at most {apparent_bits(token):.0f} bits; "
+                f"use {MIN_ADMIN_TOKEN_BITS} or more ({advice})")
+    return None
+
+
+# ---- sign-in throttling --------------------------------------------------------------------------
+class SignInThrottle:
+    """At most `limit` failed sign-ins per client address in `window_s` seconds; past that, every
+    sign-in from the address is refused (429) until the oldest failure ages out. In memory: one
+    app process serves the study, and a restart forgetting the count costs an attacker a restart."""
+
+    def __init__(self, limit: int = 10, window_s: float = 60.0, clock=time.monotonic):
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self.failures: dict[str, deque] = {}
+        self.lock = threading.Lock()
+
+    def retry_after(self, address: str) -> int:
+        """Seconds until `address` may try again; 0 when it may now."""
+        with self.lock:
+            recent = self._recent(address)
+            if len(recent) < self.limit:
+                return 0
+            return max(1, math.ceil(recent[0] + self.window_s - self.clock()))
+
+    def failed(self, address: str, where: str) -> None:
+        """Count a failure and log it: where and from whom, never the token that was tried."""
+        with self.lock:
+            recent = self._recent(address)
+            recent.append(self.clock())
+            count = len(recent)
+        log.warning("judge_app: failed sign-in from %s on %s (%d in the last %.0f s)", address, where, count,
+                    self.window_s)
+
+    def _recent(self, address: str) -> deque:
+        now = self.clock()
+        for key in [k for k, q in self.failures.items() if q and q[-1] < now - self.window_s]:
+            del self.failures[key]  # forget addresses that have been quiet for a whole window
+        recent = self.failures.setdefault(address, deque())
+        while recent and recent[0] < now - self.window_s:
+            recent.popleft()
+        return recent
+
+
+# ---- cross-site requests ---------------------------------------------------------------------------
+def cross_origin(headers: dict) -> str | None:
+    """Why a state-changing request is from another site, or None. The browser's Origin (or, without
+    it, Referer) must name this host and port, i.e. the Host header. Requests with neither (curl,
+    scripts) pass here; they still need a bearer token, or a cookie and its CSRF token."""
+    host = headers.get("host", "")
+    origin = headers.get("origin")
+    if origin is not None:
+        return None if origin != "null" and urlsplit(origin).netloc == host else f"Origin {origin!r} is not {host}"
+    referer = headers.get("referer")
+    if referer:
+        return None if urlsplit(referer).netloc == host else f"Referer from another site than {host}"
+    return None
+
+
+def same_origin_only(app):
+    """Refuse (403) state-changing requests that a browser says come from another origin."""
+
+    async def guarded(scope, receive, send):
+        if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            problem = cross_origin(headers)
+            if problem:
+                log.warning("judge_app: refused a cross-site %s %s (%s)", scope["method"], scope["path"], problem)
+                response = JSONResponse({"detail": f"cross-site request refused: {problem}"}, status_code=403)
+                return await response(scope, receive, send)
+        return await app(scope, receive, send)
+
+    return guarded
+
+
+# ---- CSV for spreadsheets ----------------------------------------------------------------------------
+def spreadsheet_safe(value):
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
+    single quote (OWASP's advice), so it is shown, not evaluated. Numbers cannot carry a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
