@@ -75,3 +75,39 @@ def test_the_judge_loop_runs_offline_with_the_served_base_model_as_the_client(tr
     assert {r["client_model"] for r in records} == {"tiny_qwen-seed0-base"}
     assert all([t["role"] for t in r["turns"]] == ["client", "counsellor"] for r in records)
     assert "judge: tiny_qwen seed 0 conversations: 3 of 3" in out.stdout + out.stderr
+
+
+def test_the_offline_judge_demo_ends_with_an_invitation_that_signs_in(tmp_path, tiny_cache):
+    """scripts/demo_judge.sh after the demo's training: transcripts made with the served base model as
+    the client, imported by the rating app, and a rater invitation that signs in (checked by the
+    script against the running app)."""
+    import socket
+    import subprocess
+    import urllib.request
+
+    from conftest import REPO
+
+    outputs = tmp_path / "outputs"
+    for model in ("tiny_qwen", "tiny_llama"):
+        out = run_py(f"model={model}", "seed=0", "experiment_name=demo", f"paths.outputs={outputs}",
+                     f"paths.cache={tiny_cache}", "tracking=none", "stage=[prepare,train]", *FAST_TRAIN)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MHC_OUTPUTS": str(outputs), "MHC_CACHE": str(tiny_cache), "MHC_JUDGE_PORT": str(port),
+           "MHC_JUDGE_DEMO_SERVE": "0", "MHC_VENV": str(REPO / ".venv"), "DEEPSEEK_API_KEY": ""}
+    demo = subprocess.run(["bash", "scripts/demo_judge.sh", *FAST_TRAIN], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=900)
+    text = demo.stdout + demo.stderr
+    assert demo.returncode == 0, text[-4000:]
+    invitation = re.search(r"rater invitation \(sign in with it\): (\S+)", text).group(1)
+    assert f"rating app: http://127.0.0.1:{port}/login" in text
+    for model in ("tiny_qwen", "tiny_llama"):
+        assert (outputs / "demo" / model / "seed0" / "judge" / "conversations.jsonl").exists()
+    assert "the invitation signs in; items for this rater:" in text
+    assert "MHC_JUDGE_ADMIN_TOKEN=" not in text  # the token is never printed by the script
+    assert len(invitation) >= 20
+    # the app was stopped with the script: nothing answers on its port any more
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
