@@ -16,11 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class ScriptedServer:
     def __init__(self, rules=(), default: str = "B", model: str = "scripted", delay_s: float = 0.0,
-                 match_role: str = "user"):
+                 match_role: str = "user", fail_after: int | None = None):
         """match_role: whose last message the rules read (`assistant` for a guard model, which is
         sent the reply to classify as the last assistant turn)."""
         self.rules = [(re.compile(pattern), reply) for pattern, reply in rules]
         self.default, self.model, self.delay_s, self.match_role = default, model, delay_s, match_role
+        self.fail_after = fail_after  # answer HTTP 500 to every chat request after this many
         self.requests: list[dict] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -72,6 +73,8 @@ class ScriptedServer:
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     return self._json(404, {"error": {"message": f"no route {self.path}"}})
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if server.fail_after is not None and len(server.requests) >= server.fail_after:
+                    return self._json(500, {"error": {"message": "scripted failure"}})
                 server.requests.append(body)
                 if server.delay_s:
                     time.sleep(server.delay_s)

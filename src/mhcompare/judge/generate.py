@@ -66,14 +66,21 @@ def converse(scenario: Scenario, counsellor: ChatEndpoint, client: ChatEndpoint,
 
 def generate_conversations(scenarios: list[Scenario], counsellor: ChatEndpoint, client: ChatEndpoint, *,
                            turns: int, seed: int, counsellor_system_prompt: str, model: str,
-                           experiment: str, concurrency: int = 1) -> list[dict]:
-    """One conversation per scenario with this (model, seed)'s counsellor, in scenario order."""
+                           experiment: str, concurrency: int = 1, finished: dict | None = None,
+                           on_finish=None) -> list[dict]:
+    """One conversation per scenario with this (model, seed)'s counsellor, in scenario order.
+    `finished`: {conversation_id: record} kept from an interrupted run, not generated again;
+    `on_finish(record)` is called as each new conversation completes (to keep it at once)."""
     if turns < 1:
         raise ValueError(f"judge.turns must be at least 1, got {turns}")
+    finished = finished or {}
 
     def one(scenario: Scenario) -> dict:
-        return {
-            "conversation_id": conversation_id(experiment, model, seed, scenario.id),
+        record_id = conversation_id(experiment, model, seed, scenario.id)
+        if record_id in finished:
+            return finished[record_id]
+        record = {
+            "conversation_id": record_id,
             "scenario_id": scenario.id,
             "scenario_type": scenario.type,
             "model": model,
@@ -81,6 +88,9 @@ def generate_conversations(scenarios: list[Scenario], counsellor: ChatEndpoint, 
             "client_model": client.model,
             "turns": converse(scenario, counsellor, client, turns, counsellor_system_prompt, seed=seed),
         }
+        if on_finish is not None:
+            on_finish(record)
+        return record
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         return list(progress(pool.map(one, scenarios), len(scenarios), f"judge: {model} seed {seed} conversations",

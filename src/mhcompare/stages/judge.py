@@ -8,7 +8,9 @@ raters only ever see anonymous items. With judge.llm_judge.enabled, an LLM also 
 import hashlib
 import json
 import logging
+import os
 import statistics
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +36,38 @@ def fingerprint(cfg) -> dict:
     settings = {k: to_plain(cfg.judge.get(k)) for k in GENERATION_KEYS}
     return {"config": config_hash(settings, cfg.model.name, cfg.seed), "scenarios": bank,
             "train": train.get("fingerprint")}
+
+
+class PartialConversations:
+    """Conversations of an unfinished stage=judge, kept one per line as each completes (fsynced),
+    so an interrupted run pays the AI client and the served model only for what is missing. The
+    first line holds the fingerprint they were made under: a file from other settings is dropped."""
+
+    def __init__(self, path: Path, fingerprint: dict):
+        self.path, self.lock = Path(path), threading.Lock()
+        header = {"fingerprint": fingerprint}
+        self.records = {}
+        if self.path.exists():
+            lines = []
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    lines.append(json.loads(line))
+                except json.JSONDecodeError:  # the line being written when the run was killed
+                    break
+            if lines and lines[0] == header:
+                self.records = {r["conversation_id"]: r for r in lines[1:]}
+        if not self.records:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(header) + "\n", encoding="utf-8")
+
+    def add(self, record: dict) -> None:
+        with self.lock, open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def llm_metrics(records: list[dict], rubric) -> dict:
@@ -89,10 +123,14 @@ def run(cfg) -> dict:
             client = served_base_as_client(cfg, endpoint)
         log.info("judge: %d scenarios x %d turns with %s seed %s (client %s)", len(scenarios),
                  cfg.judge.turns, cfg.model.name, cfg.seed, client.model)
+        kept = PartialConversations(out / "conversations.partial.jsonl", expected)
+        if kept.records:
+            log.info("judge: %d conversations kept from an interrupted run; not paid for again", len(kept.records))
         records = generate_conversations(scenarios, counsellor, client, turns=int(cfg.judge.turns),
                                          seed=int(cfg.seed), counsellor_system_prompt=str(c.system_prompt),
                                          model=str(cfg.model.name), experiment=str(cfg.experiment_name),
-                                         concurrency=int(cfg.judge.concurrency))
+                                         concurrency=int(cfg.judge.concurrency), finished=kept.records,
+                                         on_finish=kept.add)
         adapter_check = endpoint.adapter_check
     for record in records:
         record["scenario_title"] = by_id[record["scenario_id"]].title
@@ -116,5 +154,6 @@ def run(cfg) -> dict:
     metrics.update(adapter_check_metrics("judge", adapter_check))
     artifacts.write_metrics(out, metrics)
     artifacts.mark_done(out, expected, started)
+    kept.discard()
     log.info("judge: %d conversations -> %s", len(records), out / "conversations.jsonl")
     return metrics
