@@ -39,6 +39,10 @@ def test_stage_judge_writes_transcripts_metrics_and_resumes(tmp_path):
     metrics = read_json(folder / "metrics.json")
     assert metrics["judge.conversations"] == 6 and metrics["judge.llm.failures"] == 0
     assert metrics["judge.llm.empathy.mean"] == 5
+    # the cost record per role, as the servers counted it (the scripted server: characters)
+    assert metrics["judge.usage.counsellor.requests"] == 12 and metrics["judge.usage.llm_judge.requests"] == 6
+    assert metrics["judge.usage.counsellor.completion_tokens"] == 12 * len("我在听，请继续说。")
+    assert metrics["judge.usage.client.requests"] == sum(1 for r in client.requests)
     assert read_json(folder / "done.json")["fingerprint"]["scenarios"]
 
 

@@ -1,6 +1,8 @@
 """A chat model behind an OpenAI-compatible URL: the served counsellor, the AI client, the LLM judge."""
 import os
-from dataclasses import dataclass
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
 from functools import cached_property
 
 
@@ -13,6 +15,9 @@ class ChatEndpoint:
     max_tokens: int = 512
     timeout_s: float = 120.0
     max_retries: int = 2
+    # tokens this endpoint was asked and answered, as its server counted them (the cost record)
+    usage: Counter = field(default_factory=Counter, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @classmethod
     def from_config(cls, node) -> "ChatEndpoint":
@@ -39,4 +44,9 @@ class ChatEndpoint:
         response = self._client.chat.completions.create(model=self.model, messages=messages,
                                                         temperature=self.temperature,
                                                         max_tokens=self.max_tokens, **extra)
+        if response.usage is not None:
+            with self._lock:
+                self.usage["prompt_tokens"] += int(response.usage.prompt_tokens or 0)
+                self.usage["completion_tokens"] += int(response.usage.completion_tokens or 0)
+                self.usage["requests"] += 1
         return (response.choices[0].message.content or "").strip()

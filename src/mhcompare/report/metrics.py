@@ -87,6 +87,8 @@ REGISTRY = [
     (r"judge\.llm\.(?P<dim>\w+)\.mean", "judge", HIGHER, "1-5", "LLM judge: {dim}"),
     (r"judge\.llm\.(?P<what>scored|failures)", "judge", NEITHER, "conversations", "LLM judge: {what}"),
     (r"judge\.conversations", "judge", NEITHER, "conversations", "conversations generated"),
+    (r"judge\.usage\.(?P<role>\w+)\.(?P<what>prompt_tokens|completion_tokens|requests)", "judge", NEITHER, "",
+     "cost: {role} {what}"),
     (r"judge\.turns", "judge", NEITHER, "turns", "turns per conversation"),
     (r"judge\.counsellor_reply_chars\.mean", "judge", NEITHER, "characters", "mean counsellor reply length"),
 ]

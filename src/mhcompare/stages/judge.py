@@ -151,6 +151,11 @@ def run(cfg) -> dict:
                "judge.runtime_s": round(time.time() - started, 3)}
     if llm_judge is not None:
         metrics.update(llm_metrics(records, rubric))
+    # what this run cost, per role (conversations kept from an interrupted run are not counted again)
+    for role, endpoint_used in (("counsellor", counsellor), ("client", client), ("llm_judge", llm_judge)):
+        if endpoint_used is not None:
+            for key in ("prompt_tokens", "completion_tokens", "requests"):
+                metrics[f"judge.usage.{role}.{key}"] = endpoint_used.usage[key]
     metrics.update(adapter_check_metrics("judge", adapter_check))
     artifacts.write_metrics(out, metrics)
     artifacts.mark_done(out, expected, started)
