@@ -8,4 +8,6 @@
     redaction.py   model self-identification -> "AI 助手" blinding.py  what redaction changed, per model
     security.py    CSRF, sign-in throttle, admin token  sessions.py   server-side browser sign-ins
     analysis.py    bootstrap, alpha, Bradley-Terry      report.py     human_judge_analysis.md and plots
+    live.py        live blind chats: sessions, ratings  live_chat.py  both models asked at once, streamed
+    live_app.py    the live chat's routes (/live, /api/live/...)
 """

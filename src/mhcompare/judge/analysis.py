@@ -6,6 +6,7 @@
                        conversations, with warnings where the data cannot order the models
   llm_human_agreement  the LLM judge against the humans' consensus, per dimension
   (scenario type scores are model_scores split by scenario type)
+  by_source            any of these for AI-client transcripts and live chats apart, and combined
 
 Neither single ratings nor single votes are resampled: the ratings of one conversation, and the
 votes on pairs that share a conversation, are not independent, and one rater's leniency runs
@@ -26,6 +27,12 @@ CONVERSATIONS_ONLY = "conversations only (one rater: rater variation not estimab
 # The conversations one pair item can draw from: every pair compares two conversations of one
 # scenario and seed (importing.build_items), and one conversation is in a pair with each other model.
 VOTE_CLUSTER = ("scenario_id", "seed")
+# The export's own cluster column: scenario and seed for AI-client votes, the session for a live chat
+# (its two conversations were compared only with each other).
+EXPORT_CLUSTER = ("cluster",)
+# Where ratings come from: transcripts of the AI client, or raters' own live chats (export `source`).
+SOURCES = ("ai_client", "live")
+COMBINED = "combined"
 # Log-strengths closer than this are equal (a relative difference of 1e-6 in strength): far above
 # the solver's error, far below any difference that matters.
 RANK_TOLERANCE = 1e-6
@@ -313,3 +320,16 @@ def llm_human_agreement(scores: pd.DataFrame, llm: pd.DataFrame) -> pd.DataFrame
                      "spearman_p": float(p), "mean_abs_diff": float((group["mean"] - group["llm_score"]).abs().mean()),
                      "alpha": ordinal_alpha(np.vstack([consensus, group["llm_score"].to_numpy(float)]))})
     return pd.DataFrame(rows, columns=columns)
+
+
+def by_source(frame: pd.DataFrame, compute) -> pd.DataFrame:
+    """`compute(rows)` for each source's rows (ai_client, live) and for all of them (`combined`),
+    stacked with `source` as the first column: the same method and intervals side by side."""
+    parts = []
+    if "source" in frame.columns:
+        parts += [compute(frame[frame["source"] == s]).assign(source=s) for s in SOURCES
+                  if (frame["source"] == s).any()]
+    parts.append(compute(frame).assign(source=COMBINED))
+    parts = [p for p in parts if not p.empty] or parts[-1:]
+    table = pd.concat(parts, ignore_index=True)
+    return table[["source", *[c for c in table.columns if c != "source"]]]

@@ -3,6 +3,7 @@
     /login, /rate           rater pages (server-rendered, work without JavaScript)
     /api/...                the same as JSON (OpenAPI description at /openapi.json)
     /admin, /api/admin/...  the organiser: invitations, deactivation, progress, blinding, export
+    /live, /api/live/...    live blind chats, when judge.live.enabled (live_app.py)
 
 Raters see random public ids and redacted text (redaction.py), never a model name, a seed or
 another rater's scores. Each submit is stored at once (and fsynced), so closing the browser loses
@@ -29,9 +30,10 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from mhcompare.judge import blinding, sessions
+from mhcompare.judge import blinding, live, sessions
 from mhcompare.judge import ratings as service
 from mhcompare.judge.db import LoginSession, Rater, Rating, open_database
+from mhcompare.judge.live import LiveSettings
 from mhcompare.judge.redaction import Redactor
 from mhcompare.judge.rubric import Dimension
 from mhcompare.judge.security import (
@@ -52,7 +54,7 @@ TYPE_LABELS = {"counselling": "心理咨询", "psychoeducation": "心理科普",
 SIDE_LABELS = {"left": "左侧对话", "right": "右侧对话", "conversation": "对话"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",  # our own pages send Referer, so the same-origin check can use it
     "X-Frame-Options": "DENY",
@@ -72,6 +74,7 @@ class AppSettings:
     secure_cookies: bool = False
     max_body_bytes: int = 65536
     sign_in_failures_per_minute: int = 10
+    live: LiveSettings | None = None  # judge.live: live blind chats; None when off
 
 
 def token_hash(token: str) -> str:
@@ -221,6 +224,7 @@ def create_app(settings: AppSettings):
     redact = Redactor(settings.redact)
     with database.transaction() as session:
         blinding.audit(session, redact)
+        live.recover(session)
     throttle = SignInThrottle(settings.sign_in_failures_per_minute, 60.0)
     templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
     app = FastAPI(title="mhcompare Human Judge", docs_url=None, redoc_url=None,
@@ -359,9 +363,16 @@ def create_app(settings: AppSettings):
         response.delete_cookie(LOGIN_CSRF_COOKIE)
         return response
 
+    def start_page(session) -> str:
+        """Where a rater starts: the transcripts, or the live chats in a study that has only those."""
+        if settings.live is not None and service.items_available(session, rules) == 0:
+            return "/live"
+        return "/rate"
+
     @app.get("/", include_in_schema=False)
     def home():
-        return RedirectResponse("/rate", status_code=303)
+        with database.transaction() as session:
+            return RedirectResponse(start_page(session), status_code=303)
 
     @app.get("/login", include_in_schema=False)
     def login_page(request: Request):
@@ -375,10 +386,11 @@ def create_app(settings: AppSettings):
         with database.transaction() as session:
             rater = service.rater_for_token(session, token_hash(token.strip()))
             session_id = sessions.start(session, rater, sessions.RATER_SESSION_S)[0] if rater else None
+            target = start_page(session)
         if session_id is None:
             throttle.failed(address(request), "/login")
             return login_form(request, "login.html", status=401, error="邀请码无效，请核对后重试。")
-        return signed_in("/rate", RATER_COOKIE, session_id, sessions.RATER_SESSION_S)
+        return signed_in(target, RATER_COOKIE, session_id, sessions.RATER_SESSION_S)
 
     def sign_out(request: Request, csrf_token: str, find, cookie: str, to: str):
         """End the session the cookie names (CSRF-checked) and send the browser to its sign-in page."""
@@ -415,12 +427,12 @@ def create_app(settings: AppSettings):
         done = service.progress(session, auth.rater, rules)
         csrf = auth.login.csrf if auth.login else ""
         if assignment is None:
-            return page("done.html", progress=done, csrf=csrf)
+            return page("done.html", progress=done, csrf=csrf, live_enabled=settings.live is not None)
         if chosen is not None and chosen.get("item") != assignment.public_id:
             chosen = None  # the refused form was for another item
         return page("rate.html", status=status, item=item_view(assignment), progress=done, csrf=csrf,
                     rubric=rubric, side_labels=SIDE_LABELS, error=error, chosen=chosen or {},
-                    max_comment=rules.max_comment_chars)
+                    max_comment=rules.max_comment_chars, live_enabled=settings.live is not None)
 
     @app.get("/rate", include_in_schema=False)
     def rate(request: Request):
@@ -531,7 +543,8 @@ def create_app(settings: AppSettings):
         return {"raters": [{"id": r.id, "name": r.name, "done": done.get(r.id, 0), "total": total,
                             "active": r.active} for r in raters],
                 "comments": [{"rating_id": c.id, "rater_id": c.rater_id, "comment": c.comment} for c in comments],
-                "blinding": blinding.summary(session)}
+                "blinding": blinding.summary(session),
+                "live": live.overview(session) if settings.live is not None else None}
 
     def admin_view(session, auth: Auth, **extra) -> HTMLResponse:
         return page("admin.html", csrf=auth.login.csrf if auth.login else "", **extra, **overview(session))
@@ -604,20 +617,31 @@ def create_app(settings: AppSettings):
 
     @app.get("/api/admin/export.json", tags=["admin"])
     def api_export_json(request: Request) -> dict:
-        """All scores (one row per rater x conversation x dimension) and pairwise votes, with model names."""
+        """All scores (one row per rater x conversation x dimension) and pairwise votes, with model names;
+        `source` says ai_client (transcripts) or live. `live_turns`: every live reply, raw and as shown,
+        failures and the crisis rule screen."""
         with database.transaction() as session:
             api_admin(request, session)
-            scores, votes = service.export_rows(session)
-        return {"scores": scores, "votes": votes}
+            scores, votes, turns = live.export_all(session)
+        return {"scores": scores, "votes": votes, "live_turns": turns}
 
     @app.get("/api/admin/export.csv", tags=["admin"])
-    def api_export_csv(request: Request, table: Literal["scores", "votes"] = "scores") -> Response:
-        """One table as CSV (UTF-8 with BOM; cells starting =, +, -, @ get a leading '): `scores` or `votes`."""
+    def api_export_csv(request: Request, table: Literal["scores", "votes", "live_turns"] = "scores") -> Response:
+        """One table as CSV (UTF-8 with BOM; cells starting =, +, -, @ get a leading '): `scores`, `votes`
+        or `live_turns`."""
         with database.transaction() as session:
             api_admin(request, session)
-            scores, votes = service.export_rows(session)
-        return Response(csv_bytes(scores if table == "scores" else votes), media_type="text/csv; charset=utf-8",
+            tables = dict(zip(("scores", "votes", "live_turns"), live.export_all(session), strict=True))
+        return Response(csv_bytes(tables[table]), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="human_judge_{table}.csv"'})
+
+    if settings.live is not None:
+        from mhcompare.judge.live_app import Hooks, add_live_routes
+
+        add_live_routes(app, Hooks(database=database, settings=settings.live, rules=rules, rubric=rubric,
+                                   redactor=redact, page=page, api_rater=api_rater, page_rater=page_rater,
+                                   check_csrf=check_csrf, type_labels=TYPE_LABELS, csrf_header=CSRF_HEADER,
+                                   csrf_field=CSRF_FIELD), JsonIn)
 
     asgi = BodySizeLimit(with_security_headers(same_origin_only(app)), settings.max_body_bytes)
     asgi.database = database  # for tests and tools: the app's own connections

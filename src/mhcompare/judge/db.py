@@ -2,7 +2,8 @@
 
 Integrity lives in constraints, not in request handlers: one rating per assignment (a replayed or
 concurrent duplicate submission fails at the database), one assignment per (rater, item), scores
-1-5. Model identity stays in `conversations`; raters only ever see items' random public ids.
+1-5. Model identity stays in `conversations` (and, for live chats, `live_sessions`); raters only
+ever see items' and sessions' random public ids.
 """
 import contextlib
 import secrets
@@ -131,6 +132,82 @@ class Score(Base):
     dimension: Mapped[str] = mapped_column(String(40))
     score: Mapped[int] = mapped_column(Integer)
 
+
+
+class LiveSession(Base):
+    """A live blind chat: a rater plays a scenario's client and two models answer every turn side
+    by side. The models are kept here only; the rater sees "A" (left) and "B" (right) and the
+    random public id. model_a/model_b are in sorted order, `a_on_left` says which one shows as A."""
+    __tablename__ = "live_sessions"
+    __table_args__ = (UniqueConstraint("rater_id", "position"),)  # a double-clicked start makes one session
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=public_id)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("raters.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    scenario_id: Mapped[str] = mapped_column(String(200), index=True)
+    scenario_type: Mapped[str] = mapped_column(String(40))
+    model_a: Mapped[str] = mapped_column(String(200))
+    model_b: Mapped[str] = mapped_column(String(200))
+    a_on_left: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | ended
+    started_at: Mapped[float] = mapped_column(Float, default=time.time)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # loaded when asked for (live.py asks up front where it reads them: storing a reply needs neither)
+    turns: Mapped[list["LiveTurn"]] = relationship(order_by="LiveTurn.number")
+    rating: Mapped["LiveRating | None"] = relationship(back_populates="live_session")
+
+
+class LiveTurn(Base):
+    """One client message; `completed_at` is set once both replies (or their failures) are stored."""
+    __tablename__ = "live_turns"
+    __table_args__ = (UniqueConstraint("session_id", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("live_sessions.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ...
+    client_text: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[float] = mapped_column(Float, default=time.time)
+    completed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    replies: Mapped[list["LiveReply"]] = relationship(order_by="LiveReply.side")
+
+
+class LiveReply(Base):
+    """One model's answer to one turn: the raw text (the organiser's), the redacted text (what the
+    rater saw), or the failure; and, in crisis scenarios, the crisis rule screen's result."""
+    __tablename__ = "live_replies"
+    __table_args__ = (UniqueConstraint("turn_id", "side"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    turn_id: Mapped[int] = mapped_column(ForeignKey("live_turns.id"), index=True)
+    side: Mapped[str] = mapped_column(String(1))  # a | b (the session's model_a / model_b)
+    raw: Mapped[str] = mapped_column(Text, default="")
+    shown: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    first_token_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    residual: Mapped[str] = mapped_column(Text, default="")  # names still found after redaction
+    crisis: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # CrisisRules.check, crisis scenarios only
+
+
+class LiveRating(Base):
+    __tablename__ = "live_ratings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("live_sessions.id"), unique=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("raters.id"), index=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    preference: Mapped[str | None] = mapped_column(String(4), nullable=True)  # a | b | tie, de-randomised
+    submitted_at: Mapped[float] = mapped_column(Float, default=time.time)
+    live_session: Mapped[LiveSession] = relationship(back_populates="rating")
+    scores: Mapped[list["LiveScore"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class LiveScore(Base):
+    __tablename__ = "live_scores"
+    __table_args__ = (UniqueConstraint("rating_id", "side", "dimension"),
+                      CheckConstraint("score BETWEEN 1 AND 5", name="live_score_1_to_5"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("live_ratings.id"), index=True)
+    side: Mapped[str] = mapped_column(String(1))  # a | b
+    dimension: Mapped[str] = mapped_column(String(40))
+    score: Mapped[int] = mapped_column(Integer)
 
 def make_engine(url: str):
     """An engine whose SQLite connections wait for each other instead of failing under load."""

@@ -145,7 +145,9 @@ def new_token() -> str:
 def export_rows(session) -> tuple[list[dict], list[dict]]:
     """(scores, votes): one row per score, one per pairwise preference, with model identity — admin only.
     Score rows say how many of the conversation's turns redaction changed and whether identity was
-    still found afterwards (None for databases the app has not audited yet)."""
+    still found afterwards (None for databases the app has not audited yet). `source` is ai_client
+    (live.export_rows adds the live chats, source live, with the same columns); a vote's `cluster`
+    names the conversations it compared (scenario and seed: analysis.VOTE_CLUSTER)."""
     scores, votes = [], []
     ratings = session.scalars(select(Rating).order_by(Rating.id)).unique().all()
     raters = {r.id: r.name for r in session.scalars(select(Rater))}
@@ -156,7 +158,7 @@ def export_rows(session) -> tuple[list[dict], list[dict]]:
         shown = {c.id: side for side, c in sides(assignment).items()}
         common = {"rating_id": rating.id, "rater_id": rating.rater_id, "rater": raters[rating.rater_id],
                   "item_id": item.public_id, "item_kind": item.kind, "position": assignment.position,
-                  "submitted_at": rating.submitted_at, "comment": rating.comment}
+                  "submitted_at": rating.submitted_at, "comment": rating.comment, "source": "ai_client"}
         conversations = {c.id: c for c in (item.conversation_a, item.conversation_b) if c is not None}
         for score in rating.scores:
             c = conversations[score.conversation_id]
@@ -164,13 +166,14 @@ def export_rows(session) -> tuple[list[dict], list[dict]]:
                            "scenario_id": c.scenario_id, "scenario_type": c.scenario_type,
                            "shown_on": shown[c.id], "dimension": score.dimension, "score": score.score,
                            "turns_redacted": blind[c.id].turns_redacted if c.id in blind else None,
-                           "identity_flagged": bool(blind[c.id].residual) if c.id in blind else None})
+                           "identity_flagged": bool(blind[c.id].residual) if c.id in blind else None,
+                           "failed_replies": None, "crisis_flagged": None})
         if item.kind == "pair" and rating.preference is not None:
             a, b = item.conversation_a, item.conversation_b
             winner = {"a": a.model, "b": b.model, "tie": "tie"}[rating.preference]
             votes.append({**common, "scenario_id": a.scenario_id, "scenario_type": a.scenario_type,
                           "seed": a.seed, "model_a": a.model, "model_b": b.model, "winner": winner,
-                          "a_on_left": assignment.a_on_left})
+                          "a_on_left": assignment.a_on_left, "cluster": f"{a.scenario_id}/seed{a.seed}"})
     return scores, votes
 
 
@@ -178,7 +181,7 @@ def llm_score_rows(session) -> list[dict]:
     """The LLM judge's scores, one row per conversation and dimension (conversations it could score)."""
     rows = []
     for c in session.scalars(select(Conversation).where(Conversation.llm_judge.is_not(None))):
-        for dimension, value in (c.llm_judge.get("scores") or {}).items():
+        for dimension, value in ((c.llm_judge or {}).get("scores") or {}).items():  # JSON null: not scored
             rows.append({"conversation_id": c.conversation_id, "model": c.model, "dimension": dimension,
                          "llm_score": value})
     return rows

@@ -157,22 +157,30 @@ def build_rules(extra_words=()) -> list[Rule]:
     ]
 
 
+@functools.lru_cache(maxsize=65536)
+def fold_char(ch: str) -> str:
+    """One character as matched; cached, since a text is folded once per character (and replies
+    being streamed are folded again and again)."""
+    if unicodedata.category(ch) == "Cf":  # zero-width space/joiner, BOM, soft hyphen
+        return ""
+    return unicodedata.normalize("NFKC", ch).casefold().translate(LOOKALIKES)
+
+
 def fold(text: str) -> tuple[str, list[int]]:
     """The text as matched (NFKC, case-folded, look-alikes mapped, format characters dropped), and for
     each of its characters the index of the original character it came from."""
     out, where = [], []
     for i, ch in enumerate(text):
-        if unicodedata.category(ch) == "Cf":  # zero-width space/joiner, BOM, soft hyphen
-            continue
-        for c in unicodedata.normalize("NFKC", ch).casefold().translate(LOOKALIKES):
+        for c in fold_char(ch):
             out.append(c)
             where.append(i)
     return "".join(out), where
 
 
-def apply(rule: Rule, text: str) -> str:
-    """Replace every match of `rule` in `text`: matched on the folded text, replaced in the original."""
-    folded, where = fold(text)
+def apply(rule: Rule, text: str, folded_text: tuple[str, list[int]] | None = None) -> str:
+    """Replace every match of `rule` in `text`: matched on the folded text (`folded_text`, when the
+    caller has it already), replaced in the original. Returns `text` itself when nothing matched."""
+    folded, where = folded_text or fold(text)
     pieces, last = [], 0
     for match in rule.pattern.finditer(folded):
         if match.end() == match.start():
@@ -223,9 +231,17 @@ class Redactor:
     def __call__(self, text: str) -> str:
         return self.redact(text)
 
+    def partial(self, text: str) -> str:
+        """Redact text that is still growing (a reply being streamed): not cached, since each
+        prefix is seen once and would only push the finished turns out of the cache."""
+        return self._redact(text)
+
     def _redact(self, text: str) -> str:
+        folded = fold(text)
         for rule in self.rules:
-            text = apply(rule, text)
+            changed = apply(rule, text, folded)
+            if changed is not text:  # fold again only what a rule changed
+                text, folded = changed, fold(changed)
         return text
 
     def residual_identity(self, text: str) -> list[str]:

@@ -3,6 +3,7 @@
     report/human_judge_analysis.md
     report/human_judge/model_scores.csv   (model, dimension, mean, ci_low, ci_high, n_ratings, ...)
     report/human_judge/{rater_agreement,bradley_terry,llm_human_agreement,scenario_type_scores}.csv
+    report/human_judge/source_{scores,bradley_terry}.csv  AI-client transcripts and live chats apart, and combined
     report/human_judge/{scores,votes}.csv  the raw ratings, with model names
     report/human_judge/*.png
 """
@@ -136,6 +137,41 @@ def blinding_section(scores: pd.DataFrame) -> str:
                               "still flagged"], rows))
 
 
+SOURCE_LABELS = {"ai_client": "AI client", "live": "live chat", analysis.COMBINED: "combined"}
+
+
+def source_section(results: dict, dimensions: list[str]) -> str:
+    """Live chats beside the AI-client transcripts, and both together: the same means, intervals and
+    Bradley-Terry ranking for each. Empty when there are no live ratings."""
+    table, ranking = results["source_scores"], results["source_bradley_terry"]
+    if "live" not in set(table["source"]):
+        return ""
+    order = list(SOURCE_LABELS)
+    groups = table.groupby(["model", "source"])
+    rows = []
+    for model, source in sorted(groups.groups, key=lambda key: (key[0], order.index(key[1]))):
+        group = groups.get_group((model, source))
+        by_dim = {r["dimension"]: r for r in group.to_dict("records")}
+        rows.append([model, SOURCE_LABELS[source], *(interval(by_dim[d]) if d in by_dim else "-" for d in dimensions),
+                     int(group["n_ratings"].max()), int(group["n_conversations"].max())])
+    md = ["\n## Live chats and AI-client transcripts\n\n",
+          "In a live chat a rater played the client with two anonymous models at once, then rated both; in the "
+          "transcripts an AI client played the client. Each is shown apart and combined, with the same 95% "
+          "two-way bootstrap intervals (each side of a live chat is one conversation) and Bradley-Terry ranking "
+          "(a live chat is one cluster of votes). A difference between the two is a difference in who played "
+          "the client, as well as in raters and scenarios.\n\n",
+          markdown_table(["model", "source", *dimensions, "ratings", "conversations"], rows)]
+    if not ranking.empty:
+        bt_rows = [[SOURCE_LABELS[r["source"]], f"{r['rank']}{' *' if r['warning'] else ''}", r["model"],
+                    f"{num(r['strength'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]",
+                    f"{r['rank_low']}-{r['rank_high']}",
+                    f"{r['wins']}-{r['losses']}-{r['ties']}"]
+                   for r in sorted(ranking.to_dict("records"), key=lambda r: (order.index(r["source"]), r["rank"]))]
+        md += ["\nPairwise preference by source (\\* the data cannot fix that place).\n\n",
+               markdown_table(["source", "rank", "model", "strength [95%]", "rank range", "wins-losses-ties"], bt_rows)]
+    return "".join(md)
+
+
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     atomic_write_text(path, frame.to_csv(index=False))
 
@@ -144,7 +180,7 @@ def write_report(report_dir: Path, experiment: str, results: dict, dimensions: l
     """Every table as CSV, the plots, and the markdown that explains them; returns the markdown's path."""
     folder = report_dir / "human_judge"
     for name in ("model_scores", "rater_agreement", "bradley_terry", "llm_human_agreement",
-                 "scenario_type_scores", "scores", "votes"):
+                 "scenario_type_scores", "scores", "votes", "source_scores", "source_bradley_terry"):
         write_csv(folder / f"{name}.csv", results[name])
     scores, votes = results["scores"], results["votes"]
     overview = (f"{scores['rater_id'].nunique()} raters gave {scores['rating_id'].nunique()} ratings "
@@ -205,6 +241,8 @@ def write_report(report_dir: Path, experiment: str, results: dict, dimensions: l
                                  [[r["dimension"], r["n_conversations"],
                                    f"{num(r['spearman_rho'])} ({num(r['spearman_p'], 3)})",
                                    num(r["mean_abs_diff"]), num(r["alpha"], 3)] for r in agreement.to_dict("records")]))
+
+    md.append(source_section(results, dimensions))
 
     md.append("\n## By scenario type\n\n")
     md.append("The same means and intervals within each scenario type (counselling, psycho-education, crisis). "

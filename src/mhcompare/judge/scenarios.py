@@ -74,3 +74,13 @@ def load_scenarios(path, types=None, limit_per_type: int | None = None) -> list[
     if not chosen:
         raise ScenarioError(f"{path}: no scenarios of type(s) {', '.join(wanted)}")
     return chosen
+
+
+def load_support_lines(path) -> list[str]:
+    """The bank's optional top-level `support_lines:` (help lines shown beside crisis scenarios in
+    live chats, e.g. "全国心理援助热线 12356"); empty when the bank has none."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    lines = data.get("support_lines") or []
+    if not isinstance(lines, list) or not all(isinstance(line, str) and line.strip() for line in lines):
+        raise ScenarioError(f"{path}: support_lines must be a list of non-empty strings")
+    return [line.strip() for line in lines]

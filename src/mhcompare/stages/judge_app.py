@@ -3,7 +3,8 @@
     python run.py experiment_name=demo stage=judge_app     # then open http://127.0.0.1:8765/admin
 
 On start it imports every outputs/<experiment>/*/seed*/judge/conversations.jsonl (new ones only)
-and makes the rating items; then it serves until stopped (Ctrl-C).
+and makes the rating items; then it serves until stopped (Ctrl-C). With judge.live.enabled, raters
+can also chat with two of the models in judge.live.endpoints at once (/live).
 """
 import logging
 import os
@@ -31,7 +32,45 @@ def app_settings(cfg, admin_token: str):
                   max_comment_chars=int(a.max_comment_chars))
     return AppSettings(database_url=database_url(cfg), rules=rules, rubric=tuple(rubric), admin_token=admin_token,
                        redact=tuple(to_plain(cfg.judge.redact) or ()), secure_cookies=bool(a.secure_cookies),
-                       max_body_bytes=int(a.max_body_bytes))
+                       max_body_bytes=int(a.max_body_bytes), live=live_settings(cfg))
+
+
+def live_endpoint(name: str, node):
+    """One judge.live.endpoints entry; its key only from the variable `api_key_env` names."""
+    from mhcompare.judge.live_chat import LiveEndpoint
+
+    if not node or not node.get("base_url") or not node.get("model"):
+        raise UserError(f"judge.live.endpoints.{name}: give base_url (an OpenAI-compatible .../v1) and model")
+    key_env = node.get("api_key_env")
+    api_key = os.environ.get(key_env) if key_env else None
+    if key_env and not api_key:
+        raise UserError(f"judge.live.endpoints.{name} needs an API key: export {key_env}=... (keys are read from the "
+                        "environment only; set api_key_env to null for a local server without one)")
+    return LiveEndpoint(name=name, base_url=str(node.base_url), model=str(node.model), api_key=api_key)
+
+
+def live_settings(cfg):
+    """judge.live resolved, or None when live chats are off."""
+    from mhcompare.eval.crisis import CrisisRules
+    from mhcompare.judge.live import LiveSettings
+    from mhcompare.judge.live_chat import Generation
+    from mhcompare.judge.scenarios import load_scenarios, load_support_lines
+
+    c = cfg.judge.get("live")
+    if not c or not c.enabled:
+        return None
+    endpoints = tuple(live_endpoint(str(name), node) for name, node in (c.endpoints or {}).items())
+    if len(endpoints) < 2:
+        raise UserError("judge.live.enabled needs at least two models in judge.live.endpoints "
+                        "(judge.live.endpoints.<model>: {base_url, model, api_key_env})")
+    scenarios = load_scenarios(cfg.judge.scenarios, to_plain(cfg.judge.scenario_types), cfg.judge.scenarios_per_type)
+    support = load_support_lines(cfg.judge.scenarios) or [str(line) for line in c.support_lines or ()]
+    return LiveSettings(endpoints=endpoints, scenarios=tuple(scenarios),
+                        generation=Generation(max_tokens=int(c.max_tokens), temperature=float(c.temperature),
+                                              timeout_s=float(c.timeout_s)),
+                        max_turns=int(c.max_turns), sessions_per_rater=int(c.sessions_per_rater),
+                        max_message_chars=int(c.max_message_chars), system_prompt=str(c.system_prompt or ""),
+                        support_lines=tuple(support), crisis_rules=CrisisRules.load(cfg.eval.crisis.rules))
 
 
 def import_experiment(cfg) -> dict:
