@@ -44,6 +44,8 @@ def test_eval_on_the_tiny_model_writes_every_score_and_stops_the_server(trained_
         assert metrics[f"eval.perf.c{level}.latency_s"] > 0 and metrics[f"eval.perf.c{level}.requests_per_s"] > 0
         assert metrics[f"eval.perf.c{level}.failed_requests"] == 0
     assert (eval_dir / "evalscope" / "reports").is_dir() and (eval_dir / "perf").is_dir()
+    # a successful run logs no ERROR (EvalScope's own BLEU, which needs NLTK data offline, is not asked for)
+    assert "ERROR" not in out.stdout + out.stderr, [l for l in (out.stdout + out.stderr).splitlines() if "ERROR" in l][:3]
     assert not process_alive(server_pid((eval_dir / "server.log").read_text()))
 
 

@@ -98,8 +98,10 @@ def run(cfg) -> dict:
         rules = CrisisRules.load(cfg.eval.crisis.rules)
         qa_sets["crisis"] = crisis_records(cfg.eval.crisis.prompts)
     if qa_sets:
+        # ROUGE only: BLEU is computed here, cumulative (eval/scores.py); EvalScope's own needs NLTK
+        # data an offline node lacks and logged an ERROR per reply without Chinese
         dataset_args["general_qa"] = {"local_path": str(write_qa_sets(out / "data", qa_sets)),
-                                      "subset_list": sorted(qa_sets)}
+                                      "subset_list": sorted(qa_sets), "metric_list": ["Rouge"]}
 
     from mhcompare.serving import served_model
     from mhcompare.serving.server import served_guard
