@@ -1,9 +1,12 @@
 """Throughput and latency of the rating app under concurrent raters, on loopback.
 
     python bench/bench_judge_app.py [--raters 50] [--items 12] [--models 5] [--replay]
+                                    [--database-url URL|postgres] [--workers N]
     python bench/bench_judge_app.py --live [--raters 50] [--turns 3]
 
-Starts the app as a user would (`run.py stage=judge_app`, SQLite in a temporary folder), invites
+Starts the app as a user would (`run.py stage=judge_app`, SQLite in a temporary folder unless
+--database-url names another database; `--database-url postgres` starts a throwaway PostgreSQL
+from Debian's package, as the tests do, which needs root), with --workers uvicorn workers, invites
 the raters, lets all of them rate all their items at once over the JSON API (GET next item, POST
 rating), and prints ratings/s, requests/s and latency percentiles. --replay sends every rating twice at the
 same moment (the duplicates must come back 409).
@@ -24,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from support.browser import invite, judge_app, run_load, write_conversations
 from support.live_chat import StreamingServer, live_app, run_live_load
+from support.postgres import fresh_database, postgres_server
 
 DIMENSIONS = ["professionalism", "empathy", "practicality", "safety"]
 REPLY = ("听起来你最近真的很辛苦，睡不好的时候白天也很难集中精神。我们可以先从今晚开始，"
@@ -74,13 +78,23 @@ def main() -> None:
     parser.add_argument("--replay", action="store_true")
     parser.add_argument("--live", action="store_true", help="live chats instead of transcript ratings")
     parser.add_argument("--turns", type=int, default=3, help="messages per live chat")
+    parser.add_argument("--database-url", default=None,
+                        help="a SQLAlchemy URL, or `postgres`: a throwaway local PostgreSQL (default: SQLite)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (more than 1: not on SQLite)")
     args = parser.parse_args()
     if args.live:
         return bench_live(args.raters, args.turns)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         outputs = Path(tmp)
+        overrides = [f"judge.app.items_per_rater={args.items}", f"judge.app.workers={args.workers}"]
+        url = args.database_url
+        if url == "postgres":
+            url = fresh_database(stack.enter_context(postgres_server()), "bench")
+        if url:
+            overrides.append(f"judge.app.database_url='{url}'")
+        print(f"database: {(url or 'sqlite').split(':')[0]}, {args.workers} worker(s)")
         write_conversations(outputs / "bench", [f"model{i}" for i in range(args.models)], seeds=(0, 1))
-        with judge_app(outputs, "bench", f"judge.app.items_per_rater={args.items}") as base:
+        with judge_app(outputs, "bench", *overrides) as base:
             tokens = [invite(base, f"rater{i}") for i in range(args.raters)]
             load = run_load(base, tokens, DIMENSIONS, replay=args.replay)
     statuses = ", ".join(f"{code}: {n}" for code, n in sorted(load["statuses"].items()))

@@ -24,8 +24,10 @@ from sqlalchemy import (
     create_engine,
     event,
     make_url,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.pool import NullPool
 
 
 def public_id() -> str:
@@ -236,8 +238,53 @@ def make_engine(url: str):
             # SQLITE_BUSY when another writer commits in between
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        # one connection per thread the app runs requests in (anyio's pool: 40), so a burst of raters
+        # never waits for a connection; several workers multiply this (PostgreSQL's default
+        # max_connections is 100)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
     return engine
+
+
+ASSIGNMENT_LOCK = 0x6D6863_01  # pg_advisory_xact_lock key: choosing the next item ("mhc" 1)
+STARTUP_LOCK = 0x6D6863_02  # pg_advisory_lock key: one worker at a time runs create_app's start-up work
+
+
+def lock_assignments(session) -> bool:
+    """Serialise choosing new items across connections, processes and app workers, until commit.
+
+    On SQLite every transaction already holds the write lock (BEGIN IMMEDIATE). On PostgreSQL
+    (READ COMMITTED) two transactions could otherwise both see a rater with no open item and both
+    add one, or both see an item one rater short of judge.app.raters_per_item and both take it.
+    A transaction-level advisory lock makes choose-and-insert one step at a time; a transaction that
+    waited on it then sees (in its next statement) what the previous holder committed. Choosing is
+    a few milliseconds, once per rating, so one global lock costs little; the (rater, item) unique
+    constraint stays as the last line of defence. True when it waited for a lock (PostgreSQL)."""
+    if session.bind.dialect.name != "postgresql":
+        return False
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ASSIGNMENT_LOCK})
+    return True
+
+
+@contextlib.contextmanager
+def startup_lock(url: str):
+    """Held while one app worker runs its start-up work (blinding audit, live recovery: delete and
+    rewrite whole tables), so several workers starting at once against one PostgreSQL take turns
+    instead of colliding. A no-op on SQLite, where several workers are refused anyway."""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK})
+                conn.commit()
+    finally:
+        engine.dispose()
 
 
 class Database:
@@ -245,7 +292,11 @@ class Database:
 
     SQLite allows one writer at a time; left to itself, a waiting connection polls with sleeps of up
     to 100 ms, which under many concurrent raters shows up as seconds of tail latency. A lock hands
-    the database over at once, in arrival order. Other processes still wait via busy_timeout.
+    the database over at once, in arrival order. Other processes still wait via busy_timeout (which
+    polls, with sleeps of up to 100 ms): correct, but slow in the tail, which is why the app refuses
+    judge.app.workers > 1 on SQLite (stages/judge_app.py). PostgreSQL needs no lock: rows lock
+    themselves, the unique constraints reject duplicates, and choosing an item takes an advisory lock
+    (lock_assignments).
     """
 
     def __init__(self, url: str):

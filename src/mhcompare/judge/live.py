@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 from mhcompare.eval.crisis import CrisisRules
 from mhcompare.judge import ratings
 from mhcompare.judge.assign import LiveCandidate, choose_live
-from mhcompare.judge.db import LiveRating, LiveReply, LiveScore, LiveSession, LiveTurn, Rater
+from mhcompare.judge.db import LiveRating, LiveReply, LiveScore, LiveSession, LiveTurn, Rater, lock_assignments
 from mhcompare.judge.live_chat import FAILED_MESSAGE, Generation, LiveEndpoint, SideResult, model_messages
 from mhcompare.judge.redaction import Redactor
 from mhcompare.judge.scenarios import Scenario
@@ -89,6 +89,10 @@ def start(session, rater: Rater, settings: LiveSettings) -> LiveSession:
     open_ = current(session, rater)
     if open_ is not None:
         return open_
+    if lock_assignments(session):  # PostgreSQL: balanced choices one at a time (db.lock_assignments)
+        open_ = current(session, rater)
+        if open_ is not None:
+            return open_
     mine = session.execute(select(LiveSession.model_a, LiveSession.model_b, LiveSession.scenario_id)
                            .where(LiveSession.rater_id == rater.id)).all()
     if len(mine) >= settings.sessions_per_rater:

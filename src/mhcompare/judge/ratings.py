@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mhcompare.judge import blinding
 from mhcompare.judge.assign import Candidate, choose_item
-from mhcompare.judge.db import Assignment, Conversation, Item, Rater, Rating, Score
+from mhcompare.judge.db import Assignment, Conversation, Item, Rater, Rating, Score, lock_assignments
 
 SIDES_PAIR = ("left", "right")
 SIDES_SINGLE = ("conversation",)
@@ -62,6 +62,16 @@ def current_assignment(session, rater: Rater, rules: Rules) -> Assignment | None
                             .order_by(Assignment.position).limit(1)).first()
     if open_ is not None:
         return open_
+    return _new_assignment(session, rater, rules)
+
+
+def _new_assignment(session, rater: Rater, rules: Rules) -> Assignment | None:
+    if lock_assignments(session):  # PostgreSQL: one chooser at a time, then look again
+        open_ = session.scalars(select(Assignment).outerjoin(Rating)
+                                .where(Assignment.rater_id == rater.id, Rating.id.is_(None))
+                                .order_by(Assignment.position).limit(1)).first()
+        if open_ is not None:  # a concurrent request of this rater chose one while it waited
+            return open_
     mine = session.execute(select(Assignment.item_id, Item.balance_key).join(Item)
                            .where(Assignment.rater_id == rater.id)).all()
     if len(mine) >= rules.items_per_rater:

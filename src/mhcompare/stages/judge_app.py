@@ -5,21 +5,55 @@
 On start it imports every outputs/<experiment>/*/seed*/judge/conversations.jsonl (new ones only)
 and makes the rating items; then it serves until stopped (Ctrl-C). With judge.live.enabled, raters
 can also chat with two of the models in judge.live.endpoints at once (/live).
+
+judge.app.workers > 1 runs that many uvicorn worker processes on one port; it needs a database
+server (judge.app.database_url, e.g. PostgreSQL) and is refused on SQLite (see check_workers).
+Each worker keeps its own failed-sign-in throttle (security.SignInThrottle, in memory), so an
+address gets up to workers x the per-minute limit of guesses.
 """
+import base64
 import logging
 import os
+import pickle
 import sys
 
 from mhcompare import artifacts
 from mhcompare.config import to_plain
 from mhcompare.errors import UserError
-from mhcompare.judge.db import database_url, open_database
+from mhcompare.judge.db import database_url, open_database, startup_lock
 from mhcompare.judge.importing import build_items, conversation_files, import_conversations
 from mhcompare.judge.ratings import Rules
 from mhcompare.judge.rubric import load_rubric
 from mhcompare.judge.security import admin_token_problem, new_secret
 
 log = logging.getLogger(__name__)
+SETTINGS_ENV = "MHC_JUDGE_APP_SETTINGS"  # the parent's AppSettings, for its worker processes
+
+
+def check_workers(workers: int, url: str) -> None:
+    """Several workers only with a database server.
+
+    SQLite is refused: it has one writer at a time and every app transaction takes the write lock
+    (BEGIN IMMEDIATE), so more processes add no throughput; and the in-process lock that hands the
+    database over at once (db.Database) no longer covers the other workers, whose transactions then
+    wait in SQLite's busy handler (polling with sleeps of up to 100 ms): still correct, but slower
+    in the tail than one worker. An in-memory database would even be a separate one per worker."""
+    if workers < 1:
+        raise UserError(f"judge.app.workers must be at least 1, not {workers}")
+    if workers > 1 and url.startswith("sqlite"):
+        raise UserError(f"judge.app.workers={workers} needs a database server: set judge.app.database_url to "
+                        "PostgreSQL (postgresql+psycopg://user@host/db). SQLite serves one writer at a time, "
+                        "so run it with judge.app.workers=1 (the default)")
+
+
+def worker_app():
+    """One uvicorn worker's app (uvicorn --factory), from the settings the parent left in SETTINGS_ENV.
+    Workers run create_app's start-up work (blinding audit, live recovery) one at a time."""
+    from mhcompare.judge.app import create_app
+
+    settings = pickle.loads(base64.b64decode(os.environ[SETTINGS_ENV]))  # written by run() below, not user input
+    with startup_lock(settings.database_url):
+        return create_app(settings)
 
 
 def app_settings(cfg, admin_token: str):
@@ -107,15 +141,26 @@ def run(cfg) -> dict:
 
     from mhcompare.judge.app import create_app
 
+    workers = int(cfg.judge.app.get("workers") or 1)
+    check_workers(workers, database_url(cfg))
     token = admin_token(cfg)  # first: a weak configured token stops the stage before any work
     imported = import_experiment(cfg)
     if imported["files"] == 0:
         log.warning("judge_app: no conversations under %s yet; run stage=judge first "
                     "(the app imports new ones each time it starts)", artifacts.experiment_dir(cfg))
     log.info("judge_app: %s", imported)
-    app = create_app(app_settings(cfg, token))
+    settings = app_settings(cfg, token)
+    app = create_app(settings)  # with several workers too: bad settings stop the stage here, once
     host, port = str(cfg.judge.app.host), int(cfg.judge.app.port)
-    log.info("judge_app: raters sign in at http://%s:%d/login, the organiser at http://%s:%d/admin",
-             host, port, host, port)
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+    log.info("judge_app: raters sign in at http://%s:%d/login, the organiser at http://%s:%d/admin (%d worker%s)",
+             host, port, host, port, workers, "s" if workers > 1 else "")
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+    else:
+        del app
+        # the workers are spawned processes: they get the settings (admin token included) through
+        # this process's environment, which only its user can read, never through a file
+        os.environ[SETTINGS_ENV] = base64.b64encode(pickle.dumps(settings)).decode()
+        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, host=host, port=port,
+                    log_level="warning", proxy_headers=False)
     return imported
