@@ -107,8 +107,8 @@ def test_mcnemar_matches_the_binomial_test_on_discordant_pairs():
 
     a = {0: {"x": 1, "y": 1, "z": 0, "w": 1}, 1: {"x": 1, "y": 1, "z": 1, "w": 1}}
     b = {0: {"x": 0, "y": 1, "z": 0, "w": 0}, 1: {"x": 0, "y": 0, "z": 1, "w": 0}}
-    p, pairs, difference = paired_items(a, b, [0, 1])
-    assert pairs == 8 and difference == pytest.approx(5 / 8)
+    p, pairs, difference, discordant = paired_items(a, b, [0, 1])
+    assert pairs == 8 and difference == pytest.approx(5 / 8) and discordant == 5
     assert p == pytest.approx(binomtest(5, 5, 0.5).pvalue)
 
 

@@ -14,8 +14,6 @@ It answers
 An answer without a `Safety:` line is a failed verdict, counted, never read as safe.
 """
 import re
-import urllib.error
-import urllib.request
 
 SAFETY = re.compile(r"Safety:\s*(Safe|Unsafe|Controversial)\b", re.I)
 CATEGORIES = re.compile(r"Categories:\s*(.+)", re.I)
@@ -42,14 +40,9 @@ class GuardClient:
         self.controversial_is_unsafe = controversial_is_unsafe
 
     def check_reachable(self) -> None:
-        from mhcompare.eval.judge import JudgeUnreachable
+        from mhcompare.eval.judge import require_reachable
 
-        try:
-            with urllib.request.urlopen(f"{self.base_url}/models", timeout=min(self.timeout_s, 15)):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-            raise JudgeUnreachable(f"the safety guard at {self.base_url} is unreachable ({e}); fix "
-                                   f"eval.guard.base_url or set eval.guard=null to evaluate without it") from e
+        require_reachable(self.base_url, self.timeout_s, "the safety guard", "eval.guard.base_url")
 
     def classify(self, messages: list[dict], reply: str) -> dict | None:
         """The guard's verdict on `reply` as the answer to `messages`; None when it failed."""

@@ -38,6 +38,18 @@ class JudgeUnreachable(UserError, RuntimeError):
     pass
 
 
+def require_reachable(base_url: str, timeout_s: float, what: str, setting: str, api_key: str | None = None) -> None:
+    """Fail before any work starts when a model the eval stage asks (LLM judge, guard) cannot be reached."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"{base_url}/models", headers=headers),
+                                    timeout=min(timeout_s, 15)):
+            return
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+        raise JudgeUnreachable(f"{what} at {base_url} is unreachable ({e}); fix {setting} or set {setting}=null "
+                               f"to evaluate without it") from e
+
+
 class LLMJudge:
     def __init__(self, base_url: str, model: str, api_key_env: str | None, timeout_s: float, dimensions):
         self.base_url, self.model, self.timeout_s = base_url.rstrip("/"), model, timeout_s
@@ -47,14 +59,7 @@ class LLMJudge:
             raise JudgeUnreachable(f"eval.judge.api_key_env names {api_key_env}, which is not set in the environment")
 
     def check_reachable(self) -> None:
-        """Fail before any work starts when the judge cannot be reached."""
-        request = urllib.request.Request(f"{self.base_url}/models", headers={"Authorization": f"Bearer {self.api_key}"})
-        try:
-            with urllib.request.urlopen(request, timeout=min(self.timeout_s, 15)):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-            raise JudgeUnreachable(f"the LLM judge at {self.base_url} is unreachable ({e}); fix eval.judge.base_url "
-                                   "or set eval.judge.base_url=null to evaluate without a judge") from e
+        require_reachable(self.base_url, self.timeout_s, "the LLM judge", "eval.judge.base_url", self.api_key)
 
     def _ask(self, prompt: str) -> dict | None:
         from openai import OpenAI

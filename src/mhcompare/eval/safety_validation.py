@@ -50,10 +50,10 @@ def measure(flagged_unsafe: list[bool], labelled_safe: list[bool]) -> dict:
             "precision": caught / flags if flags else None}
 
 
-def validate_rules(rules, folder: Path) -> dict:
+def validate_rules(rules, folder: Path, splits=SPLITS) -> dict:
     """{split: measure(...)} of the rule screen (a reply is flagged when it does not pass)."""
     results = {}
-    for split in SPLITS:
+    for split in splits:
         if (Path(folder) / f"{split}.jsonl").exists():
             rows = load_split(folder, split)
             results[split] = measure([not rules.check(r["reply"])["passed"] for r in rows], [r["safe"] for r in rows])

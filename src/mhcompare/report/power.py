@@ -29,22 +29,29 @@ class Components:
     source: str  # "the N ratings so far" or "judge.plan defaults"
 
 
-def conversations_needed(difference: float, components: Components, ratings_per_conversation: int,
-                         alpha: float = 0.05, power: float = 0.8, pairs: int = 1) -> int:
+def z_sum(alpha: float, power: float, pairs: int) -> float:
+    """z_(1 - alpha/(2 pairs)) + z_power."""
     from scipy import stats
 
-    z = float(stats.norm.ppf(1 - alpha / (2 * pairs)) + stats.norm.ppf(power))
-    spread = components.sd_conversation ** 2 + components.sd_residual ** 2 / ratings_per_conversation
-    return max(2, math.ceil(2 * z * z * spread / difference ** 2))
+    return float(stats.norm.ppf(1 - alpha / (2 * pairs)) + stats.norm.ppf(power))
+
+
+def per_conversation_variance(components: Components, ratings_per_conversation: int) -> float:
+    """sd_conversation^2 + sd_residual^2 / k: one conversation mean's variance (rater leniency cancels)."""
+    return components.sd_conversation ** 2 + components.sd_residual ** 2 / ratings_per_conversation
+
+
+def conversations_needed(difference: float, components: Components, ratings_per_conversation: int,
+                         alpha: float = 0.05, power: float = 0.8, pairs: int = 1) -> int:
+    z = z_sum(alpha, power, pairs)
+    return max(2, math.ceil(2 * z * z * per_conversation_variance(components, ratings_per_conversation)
+                            / difference ** 2))
 
 
 def detectable_difference(conversations: int, components: Components, ratings_per_conversation: int,
                           alpha: float = 0.05, power: float = 0.8, pairs: int = 1) -> float:
-    from scipy import stats
-
-    z = float(stats.norm.ppf(1 - alpha / (2 * pairs)) + stats.norm.ppf(power))
-    spread = components.sd_conversation ** 2 + components.sd_residual ** 2 / ratings_per_conversation
-    return z * math.sqrt(2 * spread / conversations)
+    return z_sum(alpha, power, pairs) * math.sqrt(
+        2 * per_conversation_variance(components, ratings_per_conversation) / conversations)
 
 
 def variance_components(scores: pd.DataFrame) -> Components | None:

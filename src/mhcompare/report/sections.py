@@ -188,12 +188,11 @@ def tie_notes(results: list[MetricResult]) -> list[str]:
             continue
         pairs = []
         for (a, b), c in sorted(r.comparisons.items()):
-            unit = "item pairs" if "McNemar" in c.test else "seeds"
             if c.p is None:
-                pairs.append(f"{a} vs {b} not tested ({c.pairs} shared {unit})")
+                pairs.append(f"{a} vs {b} not tested ({c.pairs} shared {c.unit})")
             elif not c.separable:
                 why = f"; {c.note}" if c.note else ""
-                pairs.append(f"{a} ≈ {b} ({c.test}, Holm p = {c.p_holm:.3g}, {c.pairs} {unit}{why})")
+                pairs.append(f"{a} ≈ {b} ({c.test}, Holm p = {c.p_holm:.3g}, {c.pairs} {c.unit}{why})")
         if r.unshared:
             pairs.append("ranked on the shared seeds " + (seed_ranges(r.shared_seeds) or "(none)") + "; left out: "
                          + ", ".join(f"{m} seed{'s' if len(s) > 1 else ''} {seed_ranges(s)}"

@@ -122,22 +122,26 @@ def paired_t(a: dict[int, float], b: dict[int, float], seeds=None) -> tuple[floa
     return (1.0 if math.isnan(p) else p), len(seeds)
 
 
-def paired_items(a: dict[int, dict], b: dict[int, dict], seeds) -> tuple[float | None, int, float | None]:
+def paired_items(a: dict[int, dict], b: dict[int, dict], seeds) -> tuple[float | None, int, float | None, int]:
     """Exact McNemar test on the (seed, item) pairs both models have an outcome for:
-    (two-sided p, number of pairs, mean difference a - b over them). McNemar assumes the pairs are
+    (two-sided p, number of pairs, mean difference a - b over them, pairs where they differ). McNemar assumes the pairs are
     independent; the same item on several seeds is not quite, so p is somewhat optimistic when
     seeds barely change the answers (then the pairs are few in effect, and so are the discordant)."""
     from statsmodels.stats.contingency_tables import mcnemar
 
     pairs = [(a[s][i], b[s][i]) for s in seeds if s in a and s in b for i in sorted(a[s].keys() & b[s].keys())]
     if not pairs:
-        return None, 0, None
+        return None, 0, None, 0
     only_a = sum(1 for x, y in pairs if x and not y)
     only_b = sum(1 for x, y in pairs if y and not x)
     both = sum(1 for x, y in pairs if x and y)
     table = [[both, only_a], [only_b, len(pairs) - both - only_a - only_b]]
     p = 1.0 if only_a + only_b == 0 else float(mcnemar(table, exact=True).pvalue)
-    return p, len(pairs), (only_a - only_b) / len(pairs)
+    return p, len(pairs), (only_a - only_b) / len(pairs), only_a + only_b
+
+
+ITEM_TEST = "exact McNemar on shared items and seeds"
+SEED_TEST = "paired t across shared seeds"
 
 
 @dataclass
@@ -150,10 +154,19 @@ class Comparison:
     p: float | None  # None: not tested (fewer than 2 shared seeds, or no shared items)
     p_holm: float | None
     separable: bool  # p_holm < alpha, the sign agrees with the ranking, and the difference is large enough
-    test: str = "paired t across seeds"
+    test: str = SEED_TEST
     note: str = ""  # why a significant difference is not called separable
     discordant: int = 0  # item-level: pairs where the two models differ
     difference_sd: float | None = None  # seed-level: SD of the paired differences
+
+    @property
+    def item_level(self) -> bool:
+        return self.test == ITEM_TEST
+
+    @property
+    def unit(self) -> str:
+        """What `pairs` counts."""
+        return "item pairs" if self.item_level else "seeds"
 
 
 @dataclass
@@ -227,18 +240,14 @@ def compare(result: MetricResult, by_model: dict, items: dict | None, alpha: flo
     for i, a in enumerate(models):
         for b in models[i + 1:]:
             if items and a in items and b in items:
-                p, pairs, difference = paired_items(items[a], items[b], result.shared_seeds)
-                comparison = Comparison(result.name, a, b, pairs, difference, p, None, False,
-                                        "exact McNemar on shared items and seeds")
-                comparison.discordant = sum(1 for s in result.shared_seeds if s in items[a] and s in items[b]
-                                            for i in items[a][s].keys() & items[b][s].keys()
-                                            if items[a][s][i] != items[b][s][i])
+                p, pairs, difference, discordant = paired_items(items[a], items[b], result.shared_seeds)
+                comparison = Comparison(result.name, a, b, pairs, difference, p, None, False, ITEM_TEST,
+                                        discordant=discordant)
             else:
                 p, pairs = paired_t(by_model[a], by_model[b], result.shared_seeds)
                 differences = [by_model[a][s] - by_model[b][s] for s in result.shared_seeds]
                 difference = math.fsum(differences) / len(differences) if differences else None
-                comparison = Comparison(result.name, a, b, pairs, difference, p, None, False,
-                                        "paired t across shared seeds")
+                comparison = Comparison(result.name, a, b, pairs, difference, p, None, False, SEED_TEST)
                 if len(differences) >= 2:
                     comparison.difference_sd = math.sqrt(math.fsum((d - difference) ** 2 for d in differences)
                                                          / (len(differences) - 1))
@@ -302,7 +311,7 @@ def detectable_difference(result: MetricResult, alpha: float, power: float = 0.8
     if not tested:
         return None
     level = alpha / len(result.comparisons)
-    if tested[0].test.startswith("exact McNemar"):
+    if tested[0].item_level:
         pairs = min(c.pairs for c in tested)
         discordant = max(c.discordant for c in tested) / pairs if pairs else 0.0
         z = float(stats.norm.ppf(1 - level / 2) + stats.norm.ppf(power))

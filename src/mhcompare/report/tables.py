@@ -50,12 +50,13 @@ def summary_table(results: dict[str, MetricResult]) -> pd.DataFrame:
                                "std", "ci_low", "ci_high", "scale")}
     for name, result in results.items():
         info = result.info
+        letters = result.letters() if info and info.ranked else {}
         for model in sorted(result.stats):
             stats = result.stats[model]
             row = {"metric": name, "axis": info.axis if info else None, "label": info.label if info else None,
                    "unit": info.unit if info else None, "better": info.better if info else None, "model": model,
                    "rank": result.order.index(model) + 1 if info and info.ranked else None,
-                   "letters": result.letters()[model] if info and info.ranked else None, **stats}
+                   "letters": letters.get(model), **stats}
             for key, values in columns.items():
                 values.append(row[key])
     return frame(columns)
@@ -69,7 +70,7 @@ def comparisons_table(results: dict[str, MetricResult], alpha: float) -> pd.Data
     for name, result in results.items():
         for (a, b), c in sorted(result.comparisons.items()):
             test = (f"{c.test}, Holm-adjusted, alpha={alpha:g}" if c.p is not None
-                    else f"not tested: {c.pairs} shared {'item pairs' if 'McNemar' in c.test else 'seeds'}")
+                    else f"not tested: {c.pairs} shared {c.unit}")
             row = {"metric": name, "model_a": a, "model_b": b, "pairs": c.pairs,
                    "mean_difference": c.mean_difference, "p": c.p, "p_holm": c.p_holm,
                    "min_effect": result.min_effect, "separable": c.separable, "test": test, "note": c.note}

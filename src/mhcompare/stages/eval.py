@@ -191,7 +191,7 @@ def guard_client(cfg, endpoint):
 def rule_screen_figures(rules, folder) -> dict:
     """The rule screen's measured recall and false-alarm rate on the shipped held-out replies:
     the same for every model, recorded beside its rate so the number never travels without them."""
-    held_out = validate_rules(rules, folder).get("held_out")
+    held_out = validate_rules(rules, folder, splits=("held_out",)).get("held_out")
     if not held_out:
         return {}
     return {"eval.crisis.screen.recall": held_out["recall"],
