@@ -7,9 +7,9 @@ from conftest import run_py
 from support.browser import write_conversations
 
 from mhcompare.judge import analysis
-from mhcompare.judge.db import Rater, open_database
+from mhcompare.judge.db import Conversation, Rater, open_database
 from mhcompare.judge.importing import build_items, conversation_files, import_conversations
-from mhcompare.judge.ratings import Rules, current_assignment, sides, submit
+from mhcompare.judge.ratings import Rules, current_assignment, item_content, sides, submit
 
 DIMENSIONS = ["professionalism", "empathy", "practicality", "safety"]
 
@@ -277,15 +277,18 @@ def test_stage_writes_the_report_the_aggregate_links_to(tmp_path):
     with database.transaction() as session:
         import_conversations(session, experiment, conversation_files(outputs / experiment))
         build_items(session, "pairwise")
+        model_of = {c.id: c.model for c in session.query(Conversation)}
         for name in ("r1", "r2", "r3"):
             rater = Rater(name=name, token_hash=name * 8)
             session.add(rater)
             session.flush()
             while (assignment := current_assignment(session, rater, rules)) is not None:
-                shown = sides(assignment)
-                score = {side: {d: int(np.clip(quality[c.model] + rng.integers(-1, 2), 1, 5)) for d in DIMENSIONS}
-                         for side, c in shown.items()}
-                better = max(shown, key=lambda side: quality[shown[side].model])
+                content = item_content(session, assignment.item_id)
+                shown = {side: model_of[c.id]
+                         for side, c in sides(content.kind, content.a, content.b, assignment.a_on_left).items()}
+                score = {side: {d: int(np.clip(quality[model] + rng.integers(-1, 2), 1, 5)) for d in DIMENSIONS}
+                         for side, model in shown.items()}
+                better = max(shown, key=lambda side: quality[shown[side]])
                 submit(session, rater, assignment.public_id, {"scores": score, "preference": better}, rules)
     result = run_py("stage=judge_analysis", f"experiment_name={experiment}", f"paths.outputs={outputs}",
                     f"hydra.run.dir={tmp_path / 'hydra'}", "judge.analysis.bootstrap=300", timeout=300)

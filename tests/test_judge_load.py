@@ -2,7 +2,8 @@
 submission is sent twice at the same moment."""
 import httpx
 import pytest
-from support.browser import ADMIN_TOKEN, invite, judge_app, run_load, write_conversations
+from support.browser import ADMIN_TOKEN, invite, judge_app, write_conversations
+from support.load import run_load
 
 DIMENSIONS = ["professionalism", "empathy", "practicality", "safety"]
 RATERS = 24

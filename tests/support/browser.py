@@ -1,7 +1,6 @@
 """End-to-end helpers for the judge app: made-up conversations on disk, the app started as a user
 starts it (`python run.py stage=judge_app`, stopped by its PID), Debian's headless Chromium driven
-by Playwright (never Playwright's own browser download), and a load generator of concurrent raters
-shared by the load test and bench/bench_judge_app.py."""
+by Playwright (never Playwright's own browser download). The load generator is in load.py."""
 import contextlib
 import json
 import os
@@ -9,10 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -111,44 +107,3 @@ def chromium():
             yield browser
         finally:
             browser.close()
-
-
-def rate_everything(base: str, token: str, dimensions: list[str], replay: bool) -> dict:
-    """One rater works through all their items over the JSON API; with `replay`, every rating is
-    sent twice at the same moment, as a double-click or a retrying client would."""
-    latencies, statuses, stored = [], [], []
-    barrier = threading.Barrier(2) if replay else None
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
-        def timed(method: str, path: str, **kwargs) -> httpx.Response:
-            started = time.perf_counter()
-            response = client.request(method, path, **kwargs)
-            latencies.append(time.perf_counter() - started)
-            statuses.append(response.status_code)
-            return response
-
-        def post(body: dict) -> httpx.Response:
-            if barrier is not None:
-                barrier.wait()
-            return timed("POST", "/api/ratings", json=body)
-
-        with ThreadPoolExecutor(max_workers=2) as pair:
-            while (item := timed("GET", "/api/next").json()["item"]) is not None:
-                body = {"assignment_id": item["assignment_id"], "comment": "ok",
-                        "scores": {side: dict.fromkeys(dimensions, 3) for side in item["conversations"]}}
-                responses = list(pair.map(post, [body] * (2 if replay else 1)))
-                stored += [r.json()["rating_id"] for r in responses if r.status_code == 201]
-    return {"latencies": latencies, "statuses": statuses, "stored": stored}
-
-
-def run_load(base: str, tokens: list[str], dimensions: list[str], replay: bool = True) -> dict:
-    """All raters at once; returns requests, seconds, requests/s, p50/p99 latency and status counts."""
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
-        results = list(pool.map(lambda t: rate_everything(base, t, dimensions, replay), tokens))
-    seconds = time.perf_counter() - started
-    latencies = sorted(x for r in results for x in r["latencies"])
-    return {"requests": len(latencies), "seconds": seconds, "requests_per_s": len(latencies) / seconds,
-            "p50_ms": 1000 * latencies[len(latencies) // 2],
-            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
-            "statuses": Counter(s for r in results for s in r["statuses"]),
-            "stored": [x for r in results for x in r["stored"]]}

@@ -14,8 +14,9 @@ token guessing and spreadsheet formulas in exports are dealt with in security.py
 """
 import csv
 import io
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -32,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mhcompare.judge import blinding, live, sessions
 from mhcompare.judge import ratings as service
-from mhcompare.judge.db import LoginSession, Rater, Rating, open_database
+from mhcompare.judge.db import Rater, Rating, open_database
 from mhcompare.judge.live import LiveSettings
 from mhcompare.judge.redaction import Redactor
 from mhcompare.judge.rubric import Dimension
@@ -196,8 +197,8 @@ class Throttled(Exception):
 class Auth:
     """Who is asking: a rater (None for the organiser), and the browser session if it came by cookie
     (None for a bearer token, which needs no CSRF token: other sites cannot make a browser send it)."""
-    rater: Rater | None
-    login: LoginSession | None
+    rater: service.RaterRow | None
+    login: sessions.SessionRow | None
 
 
 def csv_bytes(rows: list[dict]) -> bytes:
@@ -208,6 +209,13 @@ def csv_bytes(rows: list[dict]) -> bytes:
         writer.writeheader()
         writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
     return out.getvalue().encode("utf-8-sig")
+
+
+def json_response(data, status: int = 200) -> Response:
+    """JSON of plain dicts and lists, encoded once (FastAPI's encoder walks every value of a returned
+    dict again; the rater API's answers need none of that)."""
+    return Response(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), status_code=status,
+                    media_type="application/json")
 
 
 def form_choices(form) -> dict:
@@ -408,18 +416,31 @@ def create_app(settings: AppSettings):
         return sign_out(request, csrf_token, find_rater, RATER_COOKIE, "/login")
 
     # ---------------------------------------------------------------- rater pages
-    def item_view(assignment) -> dict:
+    rubric_view = [{"key": d.key, "label": d.label, "question": d.question, "anchors": list(d.anchors)}
+                   for d in rubric]
+    contents: dict[int, service.ItemContent] = {}  # item id -> its redacted conversations (fixed while running)
+
+    def redacted_content(session, item_id: int) -> service.ItemContent:
+        if item_id not in contents:
+            content = service.item_content(session, item_id)
+            contents[item_id] = replace(content, a=redacted(content.a), b=content.b and redacted(content.b))
+        return contents[item_id]
+
+    def redacted(shown: service.Shown) -> service.Shown:
+        return replace(shown, turns=[{"role": t["role"], "content": redact(t["content"])} for t in shown.turns])
+
+    def item_view(session, assignment: service.OpenItem) -> dict:
         """What a rater may see of an item: no model, seed or conversation id; text redacted."""
-        shown = service.sides(assignment)
+        content = redacted_content(session, assignment.item_id)
+        shown = service.sides(content.kind, content.a, content.b, assignment.a_on_left)
         first = next(iter(shown.values()))
         return {
             "assignment_id": assignment.public_id,
-            "kind": assignment.item.kind,
+            "kind": content.kind,
             "position": assignment.position,
             "scenario": {"type": first.scenario_type, "type_label": TYPE_LABELS[first.scenario_type],
                          "title": first.scenario_title, "presenting_problem": first.presenting_problem},
-            "conversations": {side: [{"role": t["role"], "content": redact(t["content"])} for t in c.turns]
-                              for side, c in shown.items()},
+            "conversations": {side: c.turns for side, c in shown.items()},
         }
 
     def rate_page(session, auth: Auth, status=200, error=None, chosen=None):
@@ -430,7 +451,7 @@ def create_app(settings: AppSettings):
             return page("done.html", progress=done, csrf=csrf, live_enabled=settings.live is not None)
         if chosen is not None and chosen.get("item") != assignment.public_id:
             chosen = None  # the refused form was for another item
-        return page("rate.html", status=status, item=item_view(assignment), progress=done, csrf=csrf,
+        return page("rate.html", status=status, item=item_view(session, assignment), progress=done, csrf=csrf,
                     rubric=rubric, side_labels=SIDE_LABELS, error=error, chosen=chosen or {},
                     max_comment=rules.max_comment_chars, live_enabled=settings.live is not None)
 
@@ -479,16 +500,17 @@ def create_app(settings: AppSettings):
             return service.progress(session, api_rater(request, session).rater, rules)
 
     @app.get("/api/next", tags=["rater"])
-    def api_next(request: Request) -> dict:
+    async def api_next(request: Request) -> dict:
         """Your current item (the same one until you rate it), or `item: null` when you are done."""
+        return await database.run(next_item, request)
+
+    def next_item(request: Request) -> Response:
         with database.transaction() as session:
             rater = api_rater(request, session).rater
             assignment = service.current_assignment(session, rater, rules)
-            item = item_view(assignment) if assignment else None
+            item = item_view(session, assignment) if assignment else None
             done = service.progress(session, rater, rules)
-        return {"item": item, "progress": done,
-                "rubric": [{"key": d.key, "label": d.label, "question": d.question, "anchors": list(d.anchors)}
-                           for d in rubric]}
+        return json_response({"item": item, "progress": done, "rubric": rubric_view})
 
     @app.post("/api/ratings", tags=["rater"], status_code=201,
               responses={400: {"description": "text that is not valid Unicode"},
@@ -496,22 +518,25 @@ def create_app(settings: AppSettings):
                          404: {"description": "not your item"}, 409: {"description": "already rated"},
                          413: {"description": "body too large"}, 422: {"description": "invalid scores or comment"},
                          429: {"description": "too many failed sign-ins from this address"}})
-    def api_rate(body: RatingIn, request: Request) -> dict:
+    async def api_rate(body: RatingIn, request: Request) -> dict:
         """Rate your item: every side on every dimension, 1-5; comment and preference optional."""
+        return await database.run(store_rating, body, request)
+
+    def store_rating(body: RatingIn, request: Request) -> Response:
         with database.transaction() as session:
             auth = api_rater(request, session)
             check_csrf(auth, request.headers.get(CSRF_HEADER))
             try:
-                rating = service.submit(session, auth.rater, body.assignment_id, body.model_dump(), rules)
+                rating_id = service.submit(session, auth.rater, body.assignment_id, body.model_dump(), rules)
             except service.NotFound as e:
                 raise HTTPException(404, str(e)) from e
             except service.AlreadyRated as e:
                 raise HTTPException(409, str(e)) from e
             except service.InvalidRating as e:
                 raise HTTPException(422, str(e)) from e
-            stored = {"stored": True, "rating_id": rating.id,
+            stored = {"stored": True, "rating_id": rating_id,
                       "progress": service.progress(session, auth.rater, rules)}
-        return stored
+        return json_response(stored, status=201)
 
     # ---------------------------------------------------------------- organiser
     @app.get("/admin/login", include_in_schema=False)

@@ -5,10 +5,13 @@ concurrent duplicate submission fails at the database), one assignment per (rate
 1-5. Model identity stays in `conversations` (and, for live chats, `live_sessions`); raters only
 ever see items' and sessions' random public ids.
 """
+import asyncio
 import contextlib
+import functools
 import secrets
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import (
@@ -303,12 +306,19 @@ class Database:
         self.engine = make_engine(url)
         Base.metadata.create_all(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.lock = threading.Lock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        sqlite = self.engine.dialect.name == "sqlite"
+        self.lock = threading.Lock() if sqlite else contextlib.nullcontext()
+        self.executor = ThreadPoolExecutor(1 if sqlite else 20, thread_name_prefix="database")
 
     @contextlib.contextmanager
     def transaction(self):
         with self.lock, self.sessions.begin() as session:
             yield session
+
+    async def run(self, work, *args):
+        """work(*args) on the database's own threads: one for SQLite, so requests queue in order
+        without a crowd of threads contending for the lock; a pool's worth for a database server."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(work, *args))
 
 
 def open_database(url: str) -> Database:

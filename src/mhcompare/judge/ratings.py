@@ -1,17 +1,23 @@
 """What a rater can do — get their current item, submit a rating, see their progress — and the
 organiser's export. Shared by the HTML pages and the JSON API, so both enforce the same rules.
+
+A rater's requests (next item, rating, progress) run on every click of every rater, so they are a
+few plain SQL statements (sql.py) rather than ORM objects: ORM loading and flushing took about
+three quarters of the app's CPU per rating (bench/bench_judge_app.py). The SQL is portable
+(SQLite 3.35+ and PostgreSQL); the ORM classes in db.py still define the tables, and the
+organiser's pages and export, which run rarely, still use them.
 """
 import random
 import secrets
+import time
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
-from mhcompare.judge import blinding
+from mhcompare.judge import blinding, sql
 from mhcompare.judge.assign import Candidate, choose_item
-from mhcompare.judge.db import Assignment, Conversation, Item, Rater, Rating, Score, lock_assignments
+from mhcompare.judge.db import Conversation, Rater, Rating, lock_assignments, public_id
 
 SIDES_PAIR = ("left", "right")
 SIDES_SINGLE = ("conversation",)
@@ -39,66 +45,139 @@ class Rules:
     max_comment_chars: int
 
 
-_rng = random.SystemRandom()
+@dataclass(frozen=True)
+class OpenItem:
+    """An item given to a rater and not rated yet (a row of `assignments`)."""
+    id: int
+    public_id: str
+    item_id: int
+    position: int
+    a_on_left: bool
 
 
-def rater_for_token(session, token_hash: str) -> Rater | None:
-    return session.scalar(select(Rater).where(Rater.token_hash == token_hash, Rater.active.is_(True)))
+@dataclass(frozen=True)
+class Shown:
+    """One conversation as a rater may see it (before redaction): no model, no seed."""
+    id: int
+    scenario_type: str
+    scenario_title: str
+    presenting_problem: str
+    turns: list
+
+
+@dataclass(frozen=True)
+class ItemContent:
+    """An item's conversations (b is None for single items). Items do not change while the app runs."""
+    kind: str
+    a: Shown
+    b: Shown | None
+
+
+# order and sides need not be secret, only unplanned: a generator seeded from the OS per process
+# (SystemRandom asks the OS once per number: a system call per candidate item, on every new item)
+_rng = random.Random(secrets.randbits(128))
+
+RATER_BY_TOKEN = "SELECT id, name FROM raters WHERE token_hash = :token_hash AND active"
+PROGRESS = """
+    SELECT (SELECT COUNT(*) FROM ratings WHERE rater_id = :rater),
+           (SELECT COUNT(*) FROM items WHERE kind = :kind)"""
+OPEN_ITEM = """
+    SELECT a.id, a.public_id, a.item_id, a.position, a.a_on_left
+    FROM assignments a LEFT JOIN ratings r ON r.assignment_id = a.id
+    WHERE a.rater_id = :rater AND r.id IS NULL
+    ORDER BY a.position LIMIT 1"""
+ITEMS_OF_KIND = "SELECT COUNT(*) FROM items WHERE kind = :kind"
+ASSIGNED_TO_RATER = "SELECT COUNT(*) FROM assignments WHERE rater_id = :rater"
+# every item of the kind: how many raters have it, and whether this rater has it already
+CANDIDATES = """
+    SELECT i.id, i.balance_key, COUNT(a.id), SUM(CASE WHEN a.rater_id = :rater THEN 1 ELSE 0 END)
+    FROM items i LEFT JOIN assignments a ON a.item_id = i.id
+    WHERE i.kind = :kind
+    GROUP BY i.id, i.balance_key"""
+NEW_ASSIGNMENT = """
+    INSERT INTO assignments (public_id, rater_id, item_id, position, a_on_left, assigned_at)
+    VALUES (:public_id, :rater, :item, :position, :a_on_left, :now) RETURNING id"""
+ASSIGNMENT_TO_RATE = """
+    SELECT a.id, a.a_on_left, i.kind, i.conversation_a_id, i.conversation_b_id, r.id
+    FROM assignments a JOIN items i ON i.id = a.item_id LEFT JOIN ratings r ON r.assignment_id = a.id
+    WHERE a.public_id = :public_id AND a.rater_id = :rater"""
+ITEM = "SELECT kind, conversation_a_id, conversation_b_id FROM items WHERE id = :item"
+# a concurrent duplicate (a double click, another worker) inserts nothing here and gets no id back
+NEW_RATING = """
+    INSERT INTO ratings (assignment_id, rater_id, comment, preference, submitted_at)
+    VALUES (:assignment, :rater, :comment, :preference, :now)
+    ON CONFLICT (assignment_id) DO NOTHING RETURNING id"""
+NEW_SCORE = """
+    INSERT INTO scores (rating_id, conversation_id, dimension, score)
+    VALUES (:rating, :conversation, :dimension, :score)"""
+
+
+@dataclass(frozen=True)
+class RaterRow:
+    id: int
+    name: str
+
+
+def rater_for_token(session, token_hash: str) -> RaterRow | None:
+    """The active rater holding this token, or None."""
+    row = sql.one(session, RATER_BY_TOKEN, token_hash=token_hash)
+    return RaterRow(*row) if row else None
 
 
 def items_available(session, rules: Rules) -> int:
-    return session.scalar(select(func.count(Item.id)).where(Item.kind == rules.kind))
+    return sql.one(session, ITEMS_OF_KIND, kind=rules.kind)[0]
 
 
-def progress(session, rater: Rater, rules: Rules) -> dict:
-    done = session.scalar(select(func.count(Rating.id)).where(Rating.rater_id == rater.id))
-    return {"done": done, "total": min(rules.items_per_rater, items_available(session, rules))}
+def progress(session, rater, rules: Rules) -> dict:
+    done, items = sql.one(session, PROGRESS, rater=rater.id, kind=rules.kind)
+    return {"done": done, "total": min(rules.items_per_rater, items)}
 
 
-def current_assignment(session, rater: Rater, rules: Rules) -> Assignment | None:
+def current_assignment(session, rater, rules: Rules) -> OpenItem | None:
     """The rater's open item (so a reload continues it), else a newly chosen one, else None (done)."""
-    open_ = session.scalars(select(Assignment).outerjoin(Rating)
-                            .where(Assignment.rater_id == rater.id, Rating.id.is_(None))
-                            .order_by(Assignment.position).limit(1)).first()
-    if open_ is not None:
-        return open_
-    return _new_assignment(session, rater, rules)
+    return _open_item(session, rater) or _new_assignment(session, rater, rules)
 
 
-def _new_assignment(session, rater: Rater, rules: Rules) -> Assignment | None:
+def _open_item(session, rater) -> OpenItem | None:
+    row = sql.one(session, OPEN_ITEM, rater=rater.id)
+    return None if row is None else OpenItem(*row[:4], a_on_left=bool(row[4]))
+
+
+def _new_assignment(session, rater, rules: Rules) -> OpenItem | None:
     if lock_assignments(session):  # PostgreSQL: one chooser at a time, then look again
-        open_ = session.scalars(select(Assignment).outerjoin(Rating)
-                                .where(Assignment.rater_id == rater.id, Rating.id.is_(None))
-                                .order_by(Assignment.position).limit(1)).first()
+        open_ = _open_item(session, rater)
         if open_ is not None:  # a concurrent request of this rater chose one while it waited
             return open_
-    mine = session.execute(select(Assignment.item_id, Item.balance_key).join(Item)
-                           .where(Assignment.rater_id == rater.id)).all()
-    if len(mine) >= rules.items_per_rater:
+    (assigned,) = sql.one(session, ASSIGNED_TO_RATER, rater=rater.id)
+    if assigned >= rules.items_per_rater:
         return None
-    given = {item_id for item_id, _ in mine}
-    coverage = dict(session.execute(select(Assignment.item_id, func.count(Assignment.id))
-                                    .group_by(Assignment.item_id)).all())
-    items = session.execute(select(Item.id, Item.balance_key).where(Item.kind == rules.kind)).all()
-    candidates = [Candidate(i, key, coverage.get(i, 0)) for i, key in items if i not in given]
-    chosen = choose_item(candidates, Counter(key for _, key in mine), rules.raters_per_item, _rng)
+    rows = sql.all_rows(session, CANDIDATES, rater=rater.id, kind=rules.kind)
+    seen = Counter(key for _, key, _, mine in rows if mine)
+    candidates = [Candidate(item_id, key, coverage) for item_id, key, coverage, mine in rows if not mine]
+    chosen = choose_item(candidates, seen, rules.raters_per_item, _rng)
     if chosen is None:
         return None
-    assignment = Assignment(rater_id=rater.id, item_id=chosen.item_id, position=len(mine) + 1,
-                            a_on_left=_rng.random() < 0.5)
-    session.add(assignment)
-    session.flush()
-    session.refresh(assignment)
-    return assignment
+    new = {"public_id": public_id(), "item": chosen.item_id, "position": assigned + 1,
+           "a_on_left": _rng.random() < 0.5}
+    (new_id,) = sql.one(session, NEW_ASSIGNMENT, rater=rater.id, now=time.time(), **new)
+    return OpenItem(new_id, new["public_id"], new["item"], new["position"], new["a_on_left"])
 
 
-def sides(assignment: Assignment) -> dict:
-    """Display side -> conversation, after the assignment's left/right randomisation."""
-    item = assignment.item
-    if item.kind == "single":
-        return {"conversation": item.conversation_a}
-    a, b = item.conversation_a, item.conversation_b
-    return {"left": a, "right": b} if assignment.a_on_left else {"left": b, "right": a}
+def item_content(session, item_id: int) -> ItemContent:
+    """What the item shows: its conversations' scenario and turns (typed: JSON parsed on any database)."""
+    kind, a_id, b_id = sql.one(session, ITEM, item=item_id)
+    rows = session.execute(select(Conversation.id, Conversation.scenario_type, Conversation.scenario_title,
+                                     Conversation.presenting_problem, Conversation.turns)
+                           .where(Conversation.id.in_([a_id, b_id or 0])))
+    shown = {row.id: Shown(*row) for row in rows}
+    return ItemContent(kind, shown[a_id], shown[b_id] if b_id is not None else None)
+
+
+def sides(kind: str, a, b, a_on_left: bool) -> dict:
+    """Display side -> conversation a or b (or their ids), after the assignment's left/right randomisation."""
+    if kind == "single":
+        return {"conversation": a}
+    return {"left": a, "right": b} if a_on_left else {"left": b, "right": a}
 
 
 def validate(payload: dict, rules: Rules) -> None:
@@ -122,29 +201,29 @@ def validate(payload: dict, rules: Rules) -> None:
         raise InvalidRating("preference must be left, right or tie (pairwise items only), or left out")
 
 
-def submit(session, rater: Rater, assignment_public_id: str, payload: dict, rules: Rules) -> Rating:
-    """Store one rating; the database's unique constraint makes a replay fail, even a concurrent one."""
-    assignment = session.scalar(select(Assignment).where(Assignment.public_id == assignment_public_id,
-                                                         Assignment.rater_id == rater.id))
-    if assignment is None:
+def submit(session, rater, assignment_public_id: str, payload: dict, rules: Rules) -> int:
+    """Store one rating; returns its id. The database's unique constraint makes a replay fail, even a
+    concurrent one (from another thread, worker or process)."""
+    found = sql.one(session, ASSIGNMENT_TO_RATE, public_id=assignment_public_id, rater=rater.id)
+    if found is None:
         raise NotFound("no such item for you")
-    if assignment.rating is not None:
+    assignment_id, a_on_left, kind, a_id, b_id, rating_id = found
+    if rating_id is not None:
         raise AlreadyRated("you have already rated this item")
     validate(payload, rules)
-    shown = sides(assignment)
+    shown = sides(kind, a_id, b_id, bool(a_on_left))  # side -> conversation id
     preference = payload.get("preference")
     if preference in ("left", "right"):
-        preference = "a" if shown[preference].id == assignment.item.conversation_a_id else "b"
-    rating = Rating(rater_id=rater.id, comment=payload.get("comment") or "", preference=preference,
-                    scores=[Score(conversation_id=shown[side].id, dimension=dim, score=value)
-                            for side, given in payload["scores"].items() for dim, value in given.items()])
-    try:
-        with session.begin_nested():  # a savepoint: a lost race undoes only this rating
-            session.add(rating)
-            rating.assignment = assignment  # also marks the assignment rated in this session
-    except IntegrityError as e:
-        raise AlreadyRated("you have already rated this item") from e
-    return rating
+        preference = "a" if shown[preference] == a_id else "b"
+    stored = sql.one(session, NEW_RATING, assignment=assignment_id, rater=rater.id,
+                     comment=payload.get("comment") or "", preference=preference, now=time.time())
+    if stored is None:
+        raise AlreadyRated("you have already rated this item")
+    sql.execute_many(session, NEW_SCORE, [{"rating": stored[0], "conversation": shown[side], "dimension": dimension,
+                                           "score": value}
+                                          for side, given in payload["scores"].items()
+                                          for dimension, value in given.items()])
+    return stored[0]
 
 
 def new_token() -> str:
@@ -165,7 +244,8 @@ def export_rows(session) -> tuple[list[dict], list[dict]]:
     for rating in ratings:
         assignment = rating.assignment
         item = assignment.item
-        shown = {c.id: side for side, c in sides(assignment).items()}
+        shown = {c.id: side for side, c in sides(item.kind, item.conversation_a, item.conversation_b,
+                                                 assignment.a_on_left).items()}
         common = {"rating_id": rating.id, "rater_id": rating.rater_id, "rater": raters[rating.rater_id],
                   "item_id": item.public_id, "item_kind": item.kind, "position": assignment.position,
                   "submitted_at": rating.submitted_at, "comment": rating.comment, "source": "ai_client"}

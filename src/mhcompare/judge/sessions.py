@@ -7,11 +7,25 @@ deactivating a rater ends every browser they are signed in on. Scripts keep usin
 `Authorization: Bearer <token>` and need no session.
 """
 import time
+from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
+from mhcompare.judge import sql
 from mhcompare.judge.db import LoginSession, Rater
+from mhcompare.judge.ratings import RaterRow
 from mhcompare.judge.security import digest, new_secret
+
+# every request of a signed-in browser runs these: plain SQL (sql.py), no ORM objects
+SESSION = "SELECT rater_id, csrf, expires_at FROM sessions WHERE id_hash = :id_hash"
+ACTIVE_RATER = "SELECT id, name FROM raters WHERE id = :rater AND active"
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    rater_id: int | None  # None: the organiser
+    csrf: str
+    expires_at: float
 
 RATER_SESSION_S = 7 * 24 * 3600   # a rater may spread the work over a week without signing in again
 ADMIN_SESSION_S = 12 * 3600
@@ -27,22 +41,24 @@ def start(session, rater: Rater | None, lifetime_s: float) -> tuple[str, LoginSe
     return session_id, row
 
 
-def find(session, session_id: str | None, admin: bool) -> LoginSession | None:
+def find(session, session_id: str | None, admin: bool) -> SessionRow | None:
     """The live session behind a cookie, of the kind asked for; an expired one is deleted on sight."""
     if not session_id:
         return None
-    row = session.get(LoginSession, digest(session_id))
+    found = sql.one(session, SESSION, id_hash=digest(session_id))
+    row = SessionRow(*found) if found else None
     if row is None or (row.rater_id is None) != admin:
         return None
     if row.expires_at < time.time():
-        session.delete(row)
+        end(session, session_id)
         return None
     return row
 
 
-def rater_of(session, row: LoginSession) -> Rater | None:
+def rater_of(session, row: SessionRow) -> RaterRow | None:
     """The session's rater, if still active."""
-    return session.scalar(select(Rater).where(Rater.id == row.rater_id, Rater.active.is_(True)))
+    found = sql.one(session, ACTIVE_RATER, rater=row.rater_id)
+    return RaterRow(*found) if found else None
 
 
 def end(session, session_id: str | None) -> None:
