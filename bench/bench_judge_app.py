@@ -1,15 +1,28 @@
 """Throughput and latency of the rating app under concurrent raters, on loopback.
 
-    python bench/bench_judge_app.py [--raters 50] [--items 12] [--models 5] [--replay]
+    python bench/bench_judge_app.py [--raters 50] [--items 20] [--models 5] [--rates 50,150,300] [--replay]
                                     [--database-url URL|postgres] [--workers N]
     python bench/bench_judge_app.py --live [--raters 50] [--turns 3]
 
 Starts the app as a user would (`run.py stage=judge_app`, SQLite in a temporary folder unless
 --database-url names another database; `--database-url postgres` starts a throwaway PostgreSQL
-from Debian's package, as the tests do, which needs root), with --workers uvicorn workers, invites
-the raters, lets all of them rate all their items at once over the JSON API (GET next item, POST
-rating), and prints ratings/s, requests/s and latency percentiles. --replay sends every rating twice at the
-same moment (the duplicates must come back 409).
+from Debian's package, as the tests do, which needs root), with --workers uvicorn workers, and
+loads it over the JSON API (GET next item, POST rating) with tests/support/load.py, which shares
+the machine's cores with the app. Three measurements, in one run:
+
+  baseline     the HTTP stack alone (http_floor_app.py: uvicorn and FastAPI, an endpoint doing
+               nothing) with --raters connections: the most requests/s this machine serves at all;
+  saturation   --raters raters rate --items items each as fast as they are answered (closed loop):
+               the most ratings/s the app takes, also as a ratio of the baseline (2 requests a rating);
+  paced        for each of --rates, --raters fresh raters together start that many ratings a second
+               (open loop, each rating timed from when it was due): latency at that load, the figure
+               a rater feels. (A class of 50 people, each taking half a minute or more per
+               conversation pair, starts about 2 ratings a second.)
+
+In the closed loop, latency is mostly waiting in line: with every rater's request outstanding,
+each waits about raters / (requests/s) (Little's law), whatever the app does; the paced run is the
+one to read latency from. --replay sends every rating twice at the same moment (the duplicates
+must come back 409).
 
 --live: every rater holds a live chat at once instead (start, --turns messages, end, rate) against
 two scripted, fast streaming model servers on loopback; prints the time to first token through the
@@ -19,13 +32,20 @@ back 24 characters of each reply for redaction) and the whole turn, p50 and p99.
 import argparse
 import contextlib
 import multiprocessing
+import os
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import httpx
 
-from support.browser import invite, judge_app, run_load, write_conversations
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from support.browser import free_port, invite, judge_app, write_conversations
+from support.load import run_load, run_requests
 from support.live_chat import StreamingServer, live_app, run_live_load
 from support.postgres import fresh_database, postgres_server
 
@@ -70,11 +90,40 @@ def bench_live(raters: int, turns: int) -> None:
     print(f"turn status codes: {statuses}; failed sides: {load['failed_sides']}; ratings: {dict(load['rated'])}")
 
 
+def bench_floor(raters: int) -> dict:
+    """The baseline: the bare HTTP stack, served like the app, loaded by the same client."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "http_floor_app:app", "--host", "127.0.0.1",
+               "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
+    with subprocess.Popen(command) as process:
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 60
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{base}/ping", timeout=2).status_code == 200:
+                        break
+                if time.time() > deadline or process.poll() is not None:
+                    raise RuntimeError("the baseline app did not start")
+                time.sleep(0.2)
+            return run_requests(base, "/ping", raters, 100)
+        finally:
+            process.terminate()
+
+
+def report(label: str, load: dict) -> None:
+    statuses = ", ".join(f"{code}: {n}" for code, n in sorted(load["statuses"].items()))
+    print(f"{label}: {len(load['stored'])} ratings in {load['seconds']:.1f} s = "
+          f"{len(load['stored']) / load['seconds']:.0f} ratings/s ({load['requests_per_s']:.0f} requests/s); "
+          f"latency p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms; status codes {statuses}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--raters", type=int, default=50)
-    parser.add_argument("--items", type=int, default=12, help="items each rater rates")
+    parser.add_argument("--items", type=int, default=20, help="items each rater rates")
     parser.add_argument("--models", type=int, default=5)
+    parser.add_argument("--rates", default="50,150,300", help="ratings/s the paced raters start in all, one run each")
     parser.add_argument("--replay", action="store_true")
     parser.add_argument("--live", action="store_true", help="live chats instead of transcript ratings")
     parser.add_argument("--turns", type=int, default=3, help="messages per live chat")
@@ -84,6 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.live:
         return bench_live(args.raters, args.turns)
+    floor = bench_floor(args.raters)
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         outputs = Path(tmp)
         overrides = [f"judge.app.items_per_rater={args.items}", f"judge.app.workers={args.workers}"]
@@ -92,18 +142,24 @@ def main() -> None:
             url = fresh_database(stack.enter_context(postgres_server()), "bench")
         if url:
             overrides.append(f"judge.app.database_url='{url}'")
-        print(f"database: {(url or 'sqlite').split(':')[0]}, {args.workers} worker(s)")
         write_conversations(outputs / "bench", [f"model{i}" for i in range(args.models)], seeds=(0, 1))
         with judge_app(outputs, "bench", *overrides) as base:
             tokens = [invite(base, f"rater{i}") for i in range(args.raters)]
-            load = run_load(base, tokens, DIMENSIONS, replay=args.replay)
-    statuses = ", ".join(f"{code}: {n}" for code, n in sorted(load["statuses"].items()))
-    print(f"{args.raters} concurrent raters x {args.items} items: {load['requests']} requests in "
-          f"{load['seconds']:.1f} s")
-    ratings_per_s = len(load["stored"]) / load["seconds"]
-    print(f"throughput: {ratings_per_s:.0f} ratings/s ({load['requests_per_s']:.0f} requests/s)")
-    print(f"latency: p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms")
-    print(f"status codes: {statuses}; ratings stored: {len(load['stored'])}")
+            saturated = run_load(base, tokens, DIMENSIONS, replay=args.replay)
+            paced = {}
+            for rate in [float(r) for r in args.rates.split(",")]:
+                tokens = [invite(base, f"paced{rate:g}_{i}") for i in range(args.raters)]
+                paced[rate] = run_load(base, tokens, DIMENSIONS, replay=args.replay, ratings_per_s=rate)
+    print(f"database: {(url or 'sqlite').split(':')[0]}, {args.workers} worker(s); {args.raters} raters x "
+          f"{args.items} items; load generator on the same {os.cpu_count()} cores")
+    print(f"baseline, the HTTP stack alone: {floor['requests_per_s']:.0f} requests/s "
+          f"(p50 {floor['p50_ms']:.1f} ms, p99 {floor['p99_ms']:.1f} ms)")
+    report("saturation (closed loop)", saturated)
+    ratings_per_s = len(saturated["stored"]) / saturated["seconds"]
+    print(f"  = {2 * ratings_per_s / floor['requests_per_s']:.2f}x the baseline's request rate")
+    for rate, load in paced.items():
+        report(f"paced at {rate:g} ratings/s (open loop)", load)
+        print(f"  ran at most {load['max_late_ms']:.0f} ms behind schedule")
 
 
 if __name__ == "__main__":

@@ -120,3 +120,31 @@ def run_load(base: str, tokens: list[str], dimensions: list[str], replay: bool =
 
 def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def run_requests(base: str, path: str, connections: int, requests_each: int) -> dict:
+    """GET `path` `requests_each` times on each of `connections` keep-alive connections at once, closed
+    loop: requests/s and latency, for a baseline to compare the app with."""
+    url = urlsplit(base)
+
+    async def one() -> list[float]:
+        connection, latencies = Connection(url.hostname, url.port, "-"), []
+        try:
+            for _ in range(requests_each):
+                sent = time.perf_counter()
+                status, _ = await connection.request("GET", path)
+                if status != 200:
+                    raise RuntimeError(f"GET {path} answered {status}")
+                latencies.append(time.perf_counter() - sent)
+        finally:
+            connection.close()
+        return latencies
+
+    async def everyone():
+        return await asyncio.gather(*(one() for _ in range(connections)))
+
+    started = time.perf_counter()
+    latencies = sorted(x for each in asyncio.run(everyone()) for x in each)
+    seconds = time.perf_counter() - started
+    return {"requests": len(latencies), "seconds": seconds, "requests_per_s": len(latencies) / seconds,
+            "p50_ms": 1000 * percentile(latencies, 0.50), "p99_ms": 1000 * percentile(latencies, 0.99)}

@@ -29,7 +29,6 @@ from jinja2 import Environment, FileSystemLoader
 from pydantic import BaseModel, Field, StrictInt, model_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy import func, select
-from starlette.concurrency import run_in_threadpool
 
 from mhcompare.judge import blinding, live, sessions
 from mhcompare.judge import ratings as service
@@ -314,7 +313,9 @@ def create_app(settings: AppSettings):
         return Auth(None, login) if login else None
 
     # Each request does its database work in one thread, inside one transaction that commits before
-    # the response is sent (a 201 means the rating is on disk). Not a FastAPI dependency: holding the
+    # the response is sent (a 201 means the rating is on disk). A rater's item and rating pages and
+    # API calls run on the database's own thread(s) (Database.run), everything else in FastAPI's
+    # thread pool; on SQLite both take the database lock. Not a FastAPI dependency: holding the
     # SQLite lock across the thread-pool hops between a dependency and its endpoint can exhaust the
     # pool while the lock holder waits for a thread.
     def api_rater(request: Request, session) -> Auth:
@@ -456,7 +457,10 @@ def create_app(settings: AppSettings):
                     max_comment=rules.max_comment_chars, live_enabled=settings.live is not None)
 
     @app.get("/rate", include_in_schema=False)
-    def rate(request: Request):
+    async def rate(request: Request):
+        return await database.run(show_rate_page, request)
+
+    def show_rate_page(request: Request) -> HTMLResponse:
         with database.transaction() as session:
             return rate_page(session, page_rater(request, session))
 
@@ -488,9 +492,9 @@ def create_app(settings: AppSettings):
 
     @app.post("/rate/{assignment_id}", include_in_schema=False)
     async def rate_submit(assignment_id: str, request: Request):
-        # the form is read here; the database work runs in the thread pool, never on the event loop
+        # the form is read here; the database work runs on the database's thread, never on the event loop
         form = dict((await request.form()).items())
-        return await run_in_threadpool(submit_from_page, request, assignment_id, form)
+        return await database.run(submit_from_page, request, assignment_id, form)
 
     # ---------------------------------------------------------------- rater API
     @app.get("/api/progress", tags=["rater"])

@@ -308,7 +308,7 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         sqlite = self.engine.dialect.name == "sqlite"
         self.lock = threading.Lock() if sqlite else contextlib.nullcontext()
-        self.executor = ThreadPoolExecutor(1 if sqlite else 20, thread_name_prefix="database")
+        self.executor = ThreadPoolExecutor(1 if sqlite else 4, thread_name_prefix="database")
 
     @contextlib.contextmanager
     def transaction(self):
@@ -317,7 +317,9 @@ class Database:
 
     async def run(self, work, *args):
         """work(*args) on the database's own threads: one for SQLite, so requests queue in order
-        without a crowd of threads contending for the lock; a pool's worth for a database server."""
+        without a crowd of threads contending for the lock; four for a database server (PostgreSQL
+        with 2, 4, 8 and 20 threads took 187, 192, 180 and about 165 ratings/s in
+        bench/bench_judge_app.py: more threads only fight over the interpreter lock)."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(work, *args))
 
 

@@ -19,22 +19,20 @@ def execute(session, statement: str, **params):
     return cursor
 
 
-def execute_many(session, statement: str, rows: list[dict]) -> None:
-    """Run `statement` once for each of `rows` (the parameters of each)."""
-    if rows:
-        cursor, sql = _cursor(session, statement)
-        cursor.executemany(sql, rows)
-
-
 def _cursor(session, statement: str):
-    """A cursor of the transaction's driver connection, and the statement in its parameter style."""
-    connection = session.connection()
-    dialect = connection.dialect.name
+    """The transaction's driver cursor (one per session, kept in session.info), and the statement
+    in the driver's parameter style."""
+    found = session.info.get("driver_cursor")
+    if found is None:
+        connection = session.connection()
+        found = session.info["driver_cursor"] = (connection.connection.dbapi_connection.cursor(),
+                                                 connection.dialect.name)
+    cursor, dialect = found
     sql = _for_dialect.get((statement, dialect))
     if sql is None:
         sql = statement if dialect == "sqlite" else NAMED_PARAMETER.sub(r"%(\1)s", statement)
         _for_dialect[(statement, dialect)] = sql
-    return connection.connection.dbapi_connection.cursor(), sql
+    return cursor, sql
 
 
 def one(session, statement: str, **params) -> tuple | None:
