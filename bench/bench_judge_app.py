@@ -158,8 +158,11 @@ def main() -> None:
     ratings_per_s = len(saturated["stored"]) / saturated["seconds"]
     print(f"  = {2 * ratings_per_s / floor['requests_per_s']:.2f}x the baseline's request rate")
     for rate, load in paced.items():
-        report(f"paced at {rate:g} ratings/s (open loop)", load)
-        print(f"  ran at most {load['max_late_ms']:.0f} ms behind schedule")
+        statuses = ", ".join(f"{code}: {n}" for code, n in sorted(load["statuses"].items()))
+        kept = "kept" if load["max_late_ms"] < 100 else "NOT kept"
+        print(f"paced at {rate:g} ratings/s (open loop): {len(load['stored'])} ratings, latency p50 "
+              f"{load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms; schedule {kept} (at most "
+              f"{load['max_late_ms']:.0f} ms behind); status codes {statuses}")
 
 
 if __name__ == "__main__":

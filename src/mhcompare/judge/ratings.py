@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from mhcompare.judge import blinding, sql
 from mhcompare.judge.assign import Candidate, choose_item
-from mhcompare.judge.db import Conversation, Rater, Rating, lock_assignments, public_id
+from mhcompare.judge.db import Conversation, Rater, Rating, claim_item, lock_rater, public_id
 
 SIDES_PAIR = ("left", "right")
 SIDES_SINGLE = ("conversation",)
@@ -76,6 +76,7 @@ class ItemContent:
 # order and sides need not be secret, only unplanned: a generator seeded from the OS per process
 # (SystemRandom asks the OS once per number: a system call per candidate item, on every new item)
 _rng = random.Random(secrets.randbits(128))
+CHOOSING_ATTEMPTS = 500  # PostgreSQL: rounds of choosing while other transactions hold every candidate
 
 RATER_BY_TOKEN = "SELECT id, name FROM raters WHERE token_hash = :token_hash AND active"
 PROGRESS = """
@@ -152,23 +153,35 @@ def _open_item(session, rater) -> OpenItem | None:
 
 
 def _new_assignment(session, rater, rules: Rules) -> OpenItem | None:
-    if lock_assignments(session):  # PostgreSQL: one chooser at a time, then look again
+    if lock_rater(session, rater.id):  # PostgreSQL: this rater's requests one at a time, then look again
         open_ = _open_item(session, rater)
         if open_ is not None:  # a concurrent request of this rater chose one while it waited
             return open_
-    rows = sql.all_rows(session, CANDIDATES, rater=rater.id, kind=rules.kind)
-    assigned = rows[0][4] if rows else 0
-    if assigned >= rules.items_per_rater:
-        return None
-    seen = Counter(key for _, key, _, mine, _ in rows if mine)
-    candidates = [Candidate(item_id, key, coverage) for item_id, key, coverage, mine, _ in rows if not mine]
-    chosen = choose_item(candidates, seen, rules.raters_per_item, _rng)
-    if chosen is None:
-        return None
-    new = {"public_id": public_id(), "item": chosen.item_id, "position": assigned + 1,
-           "a_on_left": _rng.random() < 0.5}
-    (new_id,) = sql.one(session, NEW_ASSIGNMENT, rater=rater.id, now=time.time(), **new)
-    return OpenItem(new_id, new["public_id"], new["item"], new["position"], new["a_on_left"])
+    for _ in range(CHOOSING_ATTEMPTS):
+        rows = sql.all_rows(session, CANDIDATES, rater=rater.id, kind=rules.kind)
+        assigned = rows[0][4] if rows else 0
+        if assigned >= rules.items_per_rater:
+            return None
+        seen = Counter(key for _, key, _, mine, _ in rows if mine)
+        candidates = [Candidate(item_id, key, coverage) for item_id, key, coverage, mine, _ in rows if not mine]
+        if not candidates:
+            return None
+        skipped_needed = False
+        while (chosen := choose_item(candidates, seen, rules.raters_per_item, _rng)) is not None:
+            needed = chosen.coverage < rules.raters_per_item
+            if skipped_needed and not needed:
+                break  # an item that needs raters was skipped: count again before giving out a full one
+            if claim_item(session, chosen.item_id, rules.raters_per_item if needed else None):
+                new = {"public_id": public_id(), "item": chosen.item_id, "position": assigned + 1,
+                       "a_on_left": _rng.random() < 0.5}
+                (new_id,) = sql.one(session, NEW_ASSIGNMENT, rater=rater.id, now=time.time(), **new)
+                return OpenItem(new_id, new["public_id"], new["item"], new["position"], new["a_on_left"])
+            skipped_needed |= needed
+            candidates.remove(chosen)  # PostgreSQL: another transaction is giving it out, or it filled up
+        # other transactions were giving out the items this rater should get; they commit within
+        # milliseconds: count again
+        time.sleep(0.002)
+    raise RuntimeError(f"no item could be claimed for rater {rater.id} in {CHOOSING_ATTEMPTS} attempts")
 
 
 def item_content(session, item_id: int) -> ItemContent:
