@@ -114,7 +114,6 @@ NEW_RATING = """
     ON CONFLICT (assignment_id) DO NOTHING RETURNING id"""
 
 
-
 def new_scores(count: int) -> str:
     """One INSERT of `count` scores (one round trip to a database server, not one per score)."""
     rows = ", ".join(f"(:rating, :conversation{i}, :dimension{i}, :score{i})" for i in range(count))
