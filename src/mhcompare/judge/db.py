@@ -358,7 +358,8 @@ class Database:
         """work(*args) on the database's own threads: one for SQLite, so requests queue in order
         without a crowd of threads contending for the lock; four for a database server (PostgreSQL
         with 2, 4, 8 and 20 threads took 187, 192, 180 and about 165 ratings/s in
-        bench/bench_judge_app.py: more threads only fight over the interpreter lock)."""
+        bench/bench_judge_app.py, measured under the earlier global assignment lock: more threads
+        only fight over the interpreter lock)."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(work, *args))
 
 
