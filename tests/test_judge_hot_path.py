@@ -88,3 +88,18 @@ def test_statements_are_rewritten_for_postgresql_parameters_only_where_they_are_
     statement = "SELECT a::text, '12:30' FROM t WHERE x = :rater AND y = :kind_2"
     assert sql.NAMED_PARAMETER.sub(r"%(\1)s", statement) == \
         "SELECT a::text, '12:30' FROM t WHERE x = %(rater)s AND y = %(kind_2)s"
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("mysql+pymysql://u@h/db", "SQLite or on PostgreSQL through psycopg"),
+    ("postgresql+asyncpg://u@h/db", "not postgresql\\+asyncpg"),
+    ("not a url", "is not a database URL"),
+])
+def test_databases_the_plain_sql_was_not_written_for_are_refused(url, problem):
+    from mhcompare.errors import UserError
+    from mhcompare.stages.judge_app import check_database
+
+    with pytest.raises(UserError, match=problem):
+        check_database(url)
+    check_database("sqlite:///x.sqlite")
+    check_database("postgresql+psycopg://u@h/db")

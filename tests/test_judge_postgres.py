@@ -132,3 +132,63 @@ def test_several_workers_on_sqlite_are_refused(tmp_path):
     with pytest.raises(RuntimeError, match="needs a database server"), \
             judge_app(tmp_path, "exp", "judge.app.workers=2"):
         pass
+
+
+@pytest.fixture(scope="module")
+def held_items(server, tmp_path_factory):
+    """One app on its own database, and a way to hold items' locks from another transaction, as a
+    request giving those items out would (db.claim_item): yields (base URL, url, hold)."""
+    import contextlib
+
+    import psycopg
+    from sqlalchemy import make_url
+
+    from mhcompare.judge.db import ITEM_LOCK
+
+    outputs = tmp_path_factory.mktemp("claims")
+    write_conversations(outputs / "exp", MODELS)  # 9 pairwise items
+    url = fresh_database(server, "claims")
+    u = make_url(url)
+
+    @contextlib.contextmanager
+    def hold(item_ids):
+        with psycopg.connect(host=u.host, port=u.port, user=u.username, dbname=u.database) as holder:
+            for item_id in item_ids:
+                holder.execute("SELECT pg_advisory_xact_lock(%s::integer, %s::integer)", (ITEM_LOCK, item_id))
+            try:
+                yield holder
+            finally:
+                holder.rollback()  # ends the transaction: the locks go
+
+    with judge_app(outputs, "exp", url_override(url)) as base:
+        yield base, url, hold
+
+
+def given_item(url: str, rater: str) -> int:
+    return next(iter(query(url, "SELECT a.item_id, a.position FROM assignments a JOIN raters r ON r.id = a.rater_id "
+                                f"WHERE r.name = '{rater}'")))
+
+
+def test_items_being_given_out_elsewhere_are_skipped_and_waited_for(held_items):
+    base, url, hold = held_items
+    items = sorted(query(url, "SELECT id, kind FROM items"))
+    # every item but one held: each new rater gets the free one (by chance: 1 in 9 each)
+    for n, free in enumerate(items[:3]):
+        with hold([i for i in items if i != free]):
+            client = client_for(base, invite(base, f"skipper{n}"))
+            assert client.get("/api/next").status_code == 200
+            assert given_item(url, f"skipper{n}") == free
+    # every item held, released 0.1 s later: the request waits and then gets one
+    client = client_for(base, invite(base, "waiter"))
+    with hold(items) as holder:
+        threading.Timer(0.1, holder.rollback).start()
+        assert client.get("/api/next").status_code == 200
+    assert given_item(url, "waiter") in items
+    # held for good: after its rounds of choosing the app says 503, try again, and gives out nothing
+    client = client_for(base, invite(base, "unlucky"))
+    with hold(items):
+        response = client.get("/api/next")
+        assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert query(url, "SELECT r.name, count(a.id) FROM raters r LEFT JOIN assignments a ON a.rater_id = r.id "
+                      "WHERE r.name = 'unlucky' GROUP BY r.name") == {"unlucky": 0}
+    assert client.get("/api/next").json()["item"] is not None  # and once they are free, it does

@@ -269,6 +269,15 @@ def create_app(settings: AppSettings):
         return login_form(request, "admin_login.html" if request.url.path.startswith("/admin") else "login.html",
                           status=429, headers=headers, error=f"尝试次数过多，请 {exc.retry_after} 秒后再试。")
 
+    @app.exception_handler(service.Busy)
+    async def busy(request: Request, exc: service.Busy):
+        log.warning("judge app: %s", exc)
+        if wants_json(request):
+            return JSONResponse({"detail": "busy choosing items; try again"}, status_code=503,
+                                headers={"Retry-After": "1"})
+        return page("message.html", status=503, headers={"Retry-After": "1"}, message="系统繁忙，请稍后刷新页面。",
+                    link="/rate")
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
         if any(error.get("type") == "lone_surrogate" for error in exc.errors()):

@@ -1,4 +1,5 @@
-"""The rating database: SQLite by default, any SQLAlchemy URL (e.g. PostgreSQL) works.
+"""The rating database: SQLite by default, or PostgreSQL through psycopg (the rater's requests are
+plain SQL, judge/sql.py, written for those two; stages/judge_app.check_database refuses others).
 
 Integrity lives in constraints, not in request handlers: one rating per assignment (a replayed or
 concurrent duplicate submission fails at the database), one assignment per (rater, item), scores

@@ -72,19 +72,19 @@ WHOLE = (selectinload(LiveSession.turns).selectinload(LiveTurn.replies), selecti
 
 
 # ---------------------------------------------------------------- which session
-def progress(session, rater: Rater, settings: LiveSettings) -> dict:
+def progress(session, rater: ratings.RaterRow, settings: LiveSettings) -> dict:
     done = session.scalar(select(func.count(LiveRating.id)).where(LiveRating.rater_id == rater.id))
     return {"done": done, "total": settings.sessions_per_rater}
 
 
-def current(session, rater: Rater) -> LiveSession | None:
+def current(session, rater: ratings.RaterRow) -> LiveSession | None:
     """The rater's unrated session (still chatting, or ended and waiting for the rating), if any."""
     return session.scalars(select(LiveSession).outerjoin(LiveRating).options(*WHOLE)
                            .where(LiveSession.rater_id == rater.id, LiveRating.id.is_(None))
                            .order_by(LiveSession.position).limit(1)).first()
 
 
-def start(session, rater: Rater, settings: LiveSettings) -> LiveSession:
+def start(session, rater: ratings.RaterRow, settings: LiveSettings) -> LiveSession:
     """The rater's unrated session, else a new one on a balanced (model pair, scenario)."""
     open_ = current(session, rater)
     if open_ is not None:
@@ -113,7 +113,7 @@ def start(session, rater: Rater, settings: LiveSettings) -> LiveSession:
     return live
 
 
-def find(session, rater: Rater, public_id: str) -> LiveSession:
+def find(session, rater: ratings.RaterRow, public_id: str) -> LiveSession:
     """The rater's own session; another rater's looks the same as none (404)."""
     live = session.scalar(select(LiveSession).options(*WHOLE).where(LiveSession.public_id == public_id,
                                                                     LiveSession.rater_id == rater.id))

@@ -36,6 +36,11 @@ class InvalidRating(ValueError):
     pass
 
 
+class Busy(RuntimeError):
+    """PostgreSQL: other transactions kept every item this rater should get for CHOOSING_ATTEMPTS
+    rounds (never seen in tests or benchmarks); the app answers 503 with Retry-After."""
+
+
 @dataclass(frozen=True)
 class Rules:
     kind: str  # single | pair
@@ -76,7 +81,7 @@ class ItemContent:
 # order and sides need not be secret, only unplanned: a generator seeded from the OS per process
 # (SystemRandom asks the OS once per number: a system call per candidate item, on every new item)
 _rng = random.Random(secrets.randbits(128))
-CHOOSING_ATTEMPTS = 500  # PostgreSQL: rounds of choosing while other transactions hold every candidate
+CHOOSING_ATTEMPTS = 100  # PostgreSQL: rounds of choosing (2 ms apart) while others hold every candidate
 
 RATER_BY_TOKEN = "SELECT id, name FROM raters WHERE token_hash = :token_hash AND active"
 PROGRESS = """
@@ -180,7 +185,7 @@ def _new_assignment(session, rater, rules: Rules) -> OpenItem | None:
         # other transactions were giving out the items this rater should get; they commit within
         # milliseconds: count again
         time.sleep(0.002)
-    raise RuntimeError(f"no item could be claimed for rater {rater.id} in {CHOOSING_ATTEMPTS} attempts")
+    raise Busy(f"no item could be claimed for rater {rater.id} in {CHOOSING_ATTEMPTS} attempts; try again")
 
 
 def item_content(session, item_id: int) -> ItemContent:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete
 
 from mhcompare.judge import sql
-from mhcompare.judge.db import LoginSession, Rater
+from mhcompare.judge.db import LoginSession
 from mhcompare.judge.ratings import RaterRow
 from mhcompare.judge.security import digest, new_secret
 
@@ -31,7 +31,7 @@ RATER_SESSION_S = 7 * 24 * 3600   # a rater may spread the work over a week with
 ADMIN_SESSION_S = 12 * 3600
 
 
-def start(session, rater: Rater | None, lifetime_s: float) -> tuple[str, LoginSession]:
+def start(session, rater: RaterRow | None, lifetime_s: float) -> tuple[str, LoginSession]:
     """A new session for `rater` (None: the organiser); returns the id for the cookie, and the row."""
     session_id = new_secret()
     row = LoginSession(id_hash=digest(session_id), rater_id=rater.id if rater else None, csrf=new_secret(),

@@ -3,8 +3,11 @@ SQLAlchemy transaction: about 2 µs a statement on SQLite where SQLAlchemy's exe
 50 µs, and a rating runs about a dozen (bench/bench_judge_app.py, docs/DESIGN.md).
 
 Written once with :name parameters, which SQLite's driver takes as they are and PostgreSQL's
-psycopg gets rewritten as %(name)s. Only for rows of plain numbers and text: a JSON column, or
-anything else needing a SQLAlchemy type, goes through SQLAlchemy.
+psycopg gets rewritten as %(name)s (so no literal `%` and no `:word` inside string literals). Only
+for rows of plain numbers and text: a JSON column, or anything else needing a SQLAlchemy type, goes
+through SQLAlchemy. One cursor serves a session's whole transaction (db.Database.transaction: one
+`sessions.begin()` block, never committed part-way), and each statement's rows are read before
+the next runs. Driver errors are the driver's own (sqlite3, psycopg), not SQLAlchemy's.
 """
 import re
 
@@ -30,6 +33,8 @@ def _cursor(session, statement: str):
     cursor, dialect = found
     sql = _for_dialect.get((statement, dialect))
     if sql is None:
+        if dialect != "sqlite" and "%" in statement:
+            raise ValueError(f"a literal % would be read as a parameter by psycopg: {statement}")
         sql = statement if dialect == "sqlite" else NAMED_PARAMETER.sub(r"%(\1)s", statement)
         _for_dialect[(statement, dialect)] = sql
     return cursor, sql

@@ -30,6 +30,29 @@ log = logging.getLogger(__name__)
 SETTINGS_ENV = "MHC_JUDGE_APP_SETTINGS"  # the parent's AppSettings, for its worker processes
 
 
+def check_database(url: str) -> None:
+    """SQLite (3.35 or newer) or PostgreSQL through psycopg: the rater's requests are plain SQL
+    (judge/sql.py) with RETURNING and ON CONFLICT, in those two drivers' parameter styles."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise UserError(f"judge.app.database_url={url!r} is not a database URL ({e})") from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend == "sqlite":
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise UserError(f"the rating app needs SQLite 3.35 or newer (RETURNING); this Python has "
+                            f"{sqlite3.sqlite_version}: use a newer Python, or PostgreSQL")
+        return
+    if backend != "postgresql" or driver not in ("psycopg", "psycopg2"):
+        raise UserError(f"judge.app.database_url: the rating app runs on SQLite or on PostgreSQL through psycopg "
+                        f"(postgresql+psycopg://user@host/db), not {backend}+{driver}")
+
+
 def check_workers(workers: int, url: str) -> None:
     """Several workers only with a database server.
 
@@ -142,6 +165,7 @@ def run(cfg) -> dict:
     from mhcompare.judge.app import create_app
 
     workers = int(cfg.judge.app.get("workers") or 1)
+    check_database(database_url(cfg))
     check_workers(workers, database_url(cfg))
     token = admin_token(cfg)  # first: a weak configured token stops the stage before any work
     imported = import_experiment(cfg)
@@ -154,9 +178,10 @@ def run(cfg) -> dict:
     host, port = str(cfg.judge.app.host), int(cfg.judge.app.port)
     log.info("judge_app: raters sign in at http://%s:%d/login, the organiser at http://%s:%d/admin (%d worker%s)",
              host, port, host, port, workers, "s" if workers > 1 else "")
-    # uvloop and httptools (C event loop and HTTP parser; in the judge extra): with uvicorn's
-    # pure-Python h11 parser the app took about 10% more CPU per rating (bench/bench_judge_app.py)
-    server = {"host": host, "port": port, "log_level": "warning", "proxy_headers": False, "loop": "uvloop",
+    # httptools (a C HTTP parser) and, where it installs (not on Windows), uvloop, both in the judge
+    # extra: with uvicorn's pure-Python h11 parser the app took about 10% more CPU per rating
+    # (bench/bench_judge_app.py)
+    server = {"host": host, "port": port, "log_level": "warning", "proxy_headers": False, "loop": "auto",
               "http": "httptools"}
     if workers == 1:
         uvicorn.run(app, **server)
