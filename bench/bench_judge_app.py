@@ -36,15 +36,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from support.browser import free_port, invite, judge_app, write_conversations
+from support.browser import free_port, invite, judge_app, wait_until_up, write_conversations
 from support.load import run_load, run_requests
 from support.live_chat import StreamingServer, live_app, run_live_load
 from support.postgres import fresh_database, postgres_server
@@ -94,28 +91,18 @@ def bench_floor(raters: int) -> dict:
     """The baseline: the bare HTTP stack, served like the app, loaded by the same client."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "http_floor_app:app", "--host", "127.0.0.1",
-               "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
+               "--port", str(port), "--loop", "auto", "--http", "httptools", "--log-level", "warning"]
     with subprocess.Popen(command) as process:
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.time() + 60
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base}/ping", timeout=2).status_code == 200:
-                        break
-                if time.time() > deadline or process.poll() is not None:
-                    raise RuntimeError("the baseline app did not start")
-                time.sleep(0.2)
+            wait_until_up(f"{base}/ping", process, 60)
             return run_requests(base, "/ping", raters, 100)
         finally:
             process.terminate()
 
 
-def report(label: str, load: dict) -> None:
-    statuses = ", ".join(f"{code}: {n}" for code, n in sorted(load["statuses"].items()))
-    print(f"{label}: {len(load['stored'])} ratings in {load['seconds']:.1f} s = "
-          f"{len(load['stored']) / load['seconds']:.0f} ratings/s ({load['requests_per_s']:.0f} requests/s); "
-          f"latency p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms; status codes {statuses}")
+def status_codes(load: dict) -> str:
+    return ", ".join(f"{code}: {n}" for code, n in sorted(load["statuses"].items()))
 
 
 def main() -> None:
@@ -154,15 +141,16 @@ def main() -> None:
           f"{args.items} items; load generator on the same {os.cpu_count()} cores")
     print(f"baseline, the HTTP stack alone: {floor['requests_per_s']:.0f} requests/s "
           f"(p50 {floor['p50_ms']:.1f} ms, p99 {floor['p99_ms']:.1f} ms)")
-    report("saturation (closed loop)", saturated)
     ratings_per_s = len(saturated["stored"]) / saturated["seconds"]
+    print(f"saturation (closed loop): {len(saturated['stored'])} ratings in {saturated['seconds']:.1f} s = "
+          f"{ratings_per_s:.0f} ratings/s ({saturated['requests_per_s']:.0f} requests/s); latency p50 "
+          f"{saturated['p50_ms']:.1f} ms, p99 {saturated['p99_ms']:.1f} ms; status codes {status_codes(saturated)}")
     print(f"  = {2 * ratings_per_s / floor['requests_per_s']:.2f}x the baseline's request rate")
     for rate, load in paced.items():
-        statuses = ", ".join(f"{code}: {n}" for code, n in sorted(load["statuses"].items()))
         kept = "kept" if load["max_late_ms"] < 100 else "NOT kept"
         print(f"paced at {rate:g} ratings/s (open loop): {len(load['stored'])} ratings, latency p50 "
               f"{load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms; schedule {kept} (at most "
-              f"{load['max_late_ms']:.0f} ms behind); status codes {statuses}")
+              f"{load['max_late_ms']:.0f} ms behind); status codes {status_codes(load)}")
 
 
 if __name__ == "__main__":

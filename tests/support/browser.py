@@ -66,17 +66,7 @@ def judge_app(outputs: Path, experiment: str, *overrides: str, startup_s: float 
                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + startup_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"judge app exited ({proc.returncode}):\n"
-                                   f"{(outputs / f'judge_app_{port}.log').read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/login", timeout=2).status_code == 200:
-                    break
-            if time.time() > deadline:
-                raise TimeoutError(f"judge app not up on {base} after {startup_s}s")
-            time.sleep(0.2)
+        wait_until_up(f"{base}/login", proc, startup_s, lambda: (outputs / f"judge_app_{port}.log").read_text())
         yield base
     finally:
         if proc.poll() is None:
@@ -87,6 +77,20 @@ def judge_app(outputs: Path, experiment: str, *overrides: str, startup_s: float 
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout_s: float, output=lambda: "") -> None:
+    """Poll `url` until it answers 200; fail, with output(), if `process` exits first or time runs out."""
+    deadline = time.time() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited ({process.returncode}):\n{output()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        if time.time() > deadline:
+            raise TimeoutError(f"{url} not up after {timeout_s}s")
+        time.sleep(0.2)
 
 
 def invite(base: str, name: str) -> str:

@@ -266,12 +266,16 @@ ITEM_LOCK = 0x6D6863_04  # with an item's id: one transaction at a time giving t
 ITEM_RATERS = "SELECT COUNT(*) FROM assignments WHERE item_id = :item"
 
 
+def on_postgresql(session) -> bool:
+    return session.bind.dialect.name == "postgresql"
+
+
 def lock_rater(session, rater_id: int) -> bool:
     """PostgreSQL: wait for, and hold until commit, this rater's lock, so the rater's concurrent
     requests open one item between them; a request that waited then sees (in its next statement)
     what the previous one committed. True when it took a lock; False on SQLite, which needs none.
     It is the transaction's first lock, so waiting on it cannot deadlock."""
-    if session.bind.dialect.name != "postgresql":
+    if not on_postgresql(session):
         return False
     sql.execute(session, "SELECT pg_advisory_xact_lock(CAST(:kind AS integer), CAST(:rater AS integer))",
                 kind=RATER_LOCK, rater=rater_id)
@@ -284,7 +288,7 @@ def claim_item(session, item_id: int, short_of: int | None) -> bool:
     commit: no deadlock), nor, for an item chosen because it had fewer than `short_of` raters, once
     it has that many (counted again under the lock, which sees what earlier holders committed).
     False means: choose the next best item."""
-    if session.bind.dialect.name != "postgresql":
+    if not on_postgresql(session):
         return True
     (taken,) = sql.one(session, "SELECT pg_try_advisory_xact_lock(CAST(:kind AS integer), CAST(:item AS integer))",
                        kind=ITEM_LOCK, item=item_id)
@@ -302,7 +306,7 @@ def lock_assignments(session) -> bool:
     advisory lock makes choose-and-insert one step at a time; a transaction that waited on it then
     sees (in its next statement) what the previous holder committed. A rater starts a few live
     chats in all, so one global lock costs little. True when it waited for a lock (PostgreSQL)."""
-    if session.bind.dialect.name != "postgresql":
+    if not on_postgresql(session):
         return False
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ASSIGNMENT_LOCK})
     return True

@@ -119,10 +119,14 @@ NEW_RATING = """
     ON CONFLICT (assignment_id) DO NOTHING RETURNING id"""
 
 
-def new_scores(count: int) -> str:
-    """One INSERT of `count` scores (one round trip to a database server, not one per score)."""
-    rows = ", ".join(f"(:rating, :conversation{i}, :dimension{i}, :score{i})" for i in range(count))
-    return f"INSERT INTO scores (rating_id, conversation_id, dimension, score) VALUES {rows}"
+def new_scores(rating_id: int, scores: list[tuple[int, str, int]]) -> tuple[str, dict]:
+    """One INSERT of all of a rating's (conversation id, dimension, score) rows, and its parameters
+    (one round trip to a database server, not one per score)."""
+    rows, params = [], {"rating": rating_id}
+    for i, (conversation_id, dimension, score) in enumerate(scores):
+        rows.append(f"(:rating, :conversation{i}, :dimension{i}, :score{i})")
+        params |= {f"conversation{i}": conversation_id, f"dimension{i}": dimension, f"score{i}": score}
+    return f"INSERT INTO scores (rating_id, conversation_id, dimension, score) VALUES {', '.join(rows)}", params
 
 
 @dataclass(frozen=True)
@@ -170,22 +174,38 @@ def _new_assignment(session, rater, rules: Rules) -> OpenItem | None:
         candidates = [Candidate(item_id, key, coverage) for item_id, key, coverage, mine, _ in rows if not mine]
         if not candidates:
             return None
-        skipped_needed = False
-        while (chosen := choose_item(candidates, seen, rules.raters_per_item, _rng)) is not None:
-            needed = chosen.coverage < rules.raters_per_item
-            if skipped_needed and not needed:
-                break  # an item that needs raters was skipped: count again before giving out a full one
-            if claim_item(session, chosen.item_id, rules.raters_per_item if needed else None):
-                new = {"public_id": public_id(), "item": chosen.item_id, "position": assigned + 1,
-                       "a_on_left": _rng.random() < 0.5}
-                (new_id,) = sql.one(session, NEW_ASSIGNMENT, rater=rater.id, now=time.time(), **new)
-                return OpenItem(new_id, new["public_id"], new["item"], new["position"], new["a_on_left"])
-            skipped_needed |= needed
-            candidates.remove(chosen)  # PostgreSQL: another transaction is giving it out, or it filled up
+        chosen = _claim_best(session, candidates, seen, rules)
+        if chosen is not None:
+            return _assign(session, rater, chosen.item_id, position=assigned + 1)
         # other transactions were giving out the items this rater should get; they commit within
         # milliseconds: count again
         time.sleep(0.002)
     raise Busy(f"no item could be claimed for rater {rater.id} in {CHOOSING_ATTEMPTS} attempts; try again")
+
+
+def _claim_best(session, candidates: list[Candidate], seen: Counter, rules: Rules) -> Candidate | None:
+    """The best candidate this transaction may give out (db.claim_item: always the best on SQLite),
+    or None to count again: all were being given out elsewhere, or one that needed raters was and
+    the rest already have enough."""
+    candidates = list(candidates)
+    skipped_needed = False
+    while (chosen := choose_item(candidates, seen, rules.raters_per_item, _rng)) is not None:
+        needed = chosen.coverage < rules.raters_per_item
+        if skipped_needed and not needed:
+            return None  # count again before giving out an item that has enough raters
+        if claim_item(session, chosen.item_id, rules.raters_per_item if needed else None):
+            return chosen
+        skipped_needed |= needed
+        candidates.remove(chosen)  # PostgreSQL: another transaction is giving it out, or it filled up
+    return None
+
+
+def _assign(session, rater, item_id: int, position: int) -> OpenItem:
+    """Give the item to the rater, on a random side."""
+    public, a_on_left = public_id(), _rng.random() < 0.5
+    (new_id,) = sql.one(session, NEW_ASSIGNMENT, public_id=public, rater=rater.id, item=item_id, position=position,
+                        a_on_left=a_on_left, now=time.time())
+    return OpenItem(new_id, public, item_id, position, a_on_left)
 
 
 def item_content(session, item_id: int) -> ItemContent:
@@ -244,11 +264,10 @@ def submit(session, rater, assignment_public_id: str, payload: dict, rules: Rule
                      comment=payload.get("comment") or "", preference=preference, now=time.time())
     if stored is None:
         raise AlreadyRated("you have already rated this item")
-    scores = [(shown[side], dimension, value) for side, given in payload["scores"].items()
-              for dimension, value in given.items()]
-    values = {f"{field}{i}": value for i, score in enumerate(scores)
-              for field, value in zip(("conversation", "dimension", "score"), score, strict=True)}
-    sql.execute(session, new_scores(len(scores)), rating=stored[0], **values)
+    statement, params = new_scores(stored[0], [(shown[side], dimension, value)
+                                                for side, given in payload["scores"].items()
+                                                for dimension, value in given.items()])
+    sql.execute(session, statement, **params)
     return stored[0]
 
 
