@@ -282,7 +282,7 @@ def test_stage_writes_the_report_the_aggregate_links_to(tmp_path):
             rater = Rater(name=name, token_hash=name * 8)
             session.add(rater)
             session.flush()
-            while (assignment := current_assignment(session, rater, rules)) is not None:
+            while (assignment := current_assignment(session, rater, rules).item) is not None:
                 content = item_content(session, assignment.item_id)
                 shown = {side: model_of[c.id]
                          for side, c in sides(content.kind, content.a, content.b, assignment.a_on_left).items()}

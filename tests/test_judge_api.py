@@ -241,3 +241,24 @@ def test_single_mode_shows_one_conversation_and_takes_no_preference(tmp_path):
         assert rater.get("/api/progress").json() == {"done": 1, "total": 2}
         scores = httpx.get(f"{base}/api/admin/export.json", headers=ADMIN).json()
     assert {s["shown_on"] for s in scores["scores"]} == {"conversation"} and scores["votes"] == []
+
+
+def test_the_app_counts_each_items_raters_again_when_it_starts(tmp_path):
+    """items.coverage (what choosing reads) is kept as items are given out; a count that went wrong
+    outside the app (an edit by hand, a crash of an older version) is put right at the next start."""
+    import sqlite3
+
+    write_conversations(tmp_path / "exp", MODELS)
+    with judge_app(tmp_path, "exp") as base:
+        for i in range(2):
+            assert new_rater(base, f"r{i}").get("/api/next").json()["item"] is not None
+    database = tmp_path / "exp" / "judge_app" / "ratings.sqlite"
+    counted = "SELECT i.id, COUNT(a.id) FROM items i LEFT JOIN assignments a ON a.item_id = i.id GROUP BY i.id"
+    with sqlite3.connect(database) as conn:
+        assert dict(conn.execute("SELECT id, coverage FROM items")) == dict(conn.execute(counted))
+        conn.execute("UPDATE items SET coverage = 7")
+    with judge_app(tmp_path, "exp"):
+        pass
+    with sqlite3.connect(database) as conn:
+        running, expected = dict(conn.execute("SELECT id, coverage FROM items")), dict(conn.execute(counted))
+    assert running == expected and sum(expected.values()) == 2

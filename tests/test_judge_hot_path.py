@@ -5,7 +5,7 @@ import pytest
 from support.browser import write_conversations
 
 from mhcompare.judge import sql
-from mhcompare.judge.db import Rater, open_database
+from mhcompare.judge.db import Rater, count_coverage, open_database
 from mhcompare.judge.importing import build_items, conversation_files, import_conversations
 from mhcompare.judge.ratings import (
     AlreadyRated,
@@ -48,33 +48,94 @@ def test_next_item_and_rating_take_a_handful_of_statements_and_store_the_rating(
     database, rules = study
     rater, ran = counted(database, lambda s: rater_for_token(s, "hash-of-r1"))
     assert rater.name == "r1" and len(ran) == 1
-    (item, shown), ran = counted(database, lambda s: (current_assignment(s, rater, rules), progress(s, rater, rules)))
-    assert shown == {"done": 0, "total": 5}
-    assert len(ran) == 4, ran  # open item?, choose among candidates, insert the assignment, progress
+    current, ran = counted(database, lambda s: current_assignment(s, rater, rules))
+    assert current.progress == {"done": 0, "total": 5}
+    # open item?, the candidates (with progress), count the rater in on the chosen item, insert the assignment
+    assert len(ran) == 4, ran
+    item = current.item
+    # a reload: the same open item, and progress counted (the one case that needs its own statement)
+    reloaded, ran = counted(database, lambda s: current_assignment(s, rater, rules))
+    assert reloaded == current and len(ran) == 2, ran
     scores = {"left": dict.fromkeys(DIMENSIONS, 2), "right": dict.fromkeys(DIMENSIONS, 5)}
     payload = {"scores": scores, "comment": "右边更好", "preference": "right"}
-    (rating_id, shown), ran = counted(database, lambda s: (submit(s, rater, item.public_id, payload, rules),
-                                                           progress(s, rater, rules)))
-    assert shown == {"done": 1, "total": 5}
-    assert len(ran) == 4, ran  # the assignment, insert the rating, insert its 8 scores at once, progress
+    stored, ran = counted(database, lambda s: submit(s, rater, item.public_id, payload, rules))
+    assert stored.progress == {"done": 1, "total": 5}
+    assert len(ran) == 3, ran  # the assignment (with progress), insert the rating, insert its 8 scores at once
     # the same item again: still open? no; the next one is chosen
-    (again, _), ran = counted(database, lambda s: (current_assignment(s, rater, rules), progress(s, rater, rules)))
-    assert again.public_id != item.public_id and again.position == 2
+    again, ran = counted(database, lambda s: current_assignment(s, rater, rules))
+    assert again.item.public_id != item.public_id and again.item.position == 2
+    assert again.progress == {"done": 1, "total": 5}
+    with database.transaction() as session:
+        assert progress(session, rater, rules) == {"done": 1, "total": 5}  # the progress endpoint agrees
 
     with database.transaction() as session:
         rows, votes = export_rows(session)
-    mine = [r for r in rows if r["rating_id"] == rating_id]
+    mine = [r for r in rows if r["rating_id"] == stored.rating_id]
     assert len(mine) == 8 and {r["dimension"] for r in mine} == set(DIMENSIONS)
     assert {r["shown_on"]: r["score"] for r in mine} == {"left": 2, "right": 5}
     right_model = next(r["model"] for r in mine if r["shown_on"] == "right")
     assert votes[0]["winner"] == right_model and votes[0]["comment"] == "右边更好"
 
 
+@pytest.mark.parametrize("items_per_rater", [5, 20])  # 20: more than the study's 9 items
+def test_the_progress_that_comes_with_each_answer_is_the_counted_progress(study, items_per_rater):
+    database, rules = study
+    rules = Rules("pair", DIMENSIONS, items_per_rater, raters_per_item=3, max_comment_chars=100)
+    payload = {"scores": {"left": dict.fromkeys(DIMENSIONS, 3), "right": dict.fromkeys(DIMENSIONS, 3)}}
+    with database.transaction() as session:
+        rater = rater_for_token(session, "hash-of-r1")
+    answers = []
+    while True:
+        with database.transaction() as session:
+            current = current_assignment(session, rater, rules)
+            answers.append((current.progress, progress(session, rater, rules)))
+            if current.item is None:
+                break
+            stored = submit(session, rater, current.item.public_id, payload, rules)
+            answers.append((stored.progress, progress(session, rater, rules)))
+    assert all(carried == counted for carried, counted in answers), answers
+    assert answers[-1][0] == {"done": min(items_per_rater, 9), "total": min(items_per_rater, 9)}
+
+
+def coverage(database) -> tuple[dict, dict]:
+    """(each item's running count of raters, the count of its assignments)"""
+    with database.transaction() as session:
+        return (dict(sql.all_rows(session, "SELECT id, coverage FROM items")),
+                dict(sql.all_rows(session, "SELECT i.id, COUNT(a.id) FROM items i "
+                                           "LEFT JOIN assignments a ON a.item_id = i.id GROUP BY i.id")))
+
+
+def test_each_item_counts_the_raters_it_was_given_and_a_database_from_before_gets_the_count(study, tmp_path):
+    database, rules = study
+    with database.transaction() as session:
+        for i in range(4):
+            session.add(Rater(name=f"r{i + 2}", token_hash=f"hash-{i}"))
+    for i in range(4):
+        with database.transaction() as session:
+            rater = rater_for_token(session, f"hash-{i}")
+            for _ in range(3):
+                item = current_assignment(session, rater, rules).item
+                submit(session, rater, item.public_id, {"scores": {
+                    "left": dict.fromkeys(DIMENSIONS, 3), "right": dict.fromkeys(DIMENSIONS, 3)}}, rules)
+    running, counted = coverage(database)
+    assert running == counted and sum(counted.values()) == 12
+
+    # a database made before items.coverage existed: the column is added, and counted at start-up
+    with database.transaction() as session:
+        sql.execute(session, "ALTER TABLE items DROP COLUMN coverage")
+    database.engine.dispose()
+    reopened = open_database(f"sqlite:///{tmp_path / 'ratings.sqlite'}")
+    assert set(coverage(reopened)[0].values()) == {0}
+    with reopened.transaction() as session:
+        count_coverage(session)
+    assert coverage(reopened) == (counted, counted)
+
+
 def test_a_replayed_rating_is_refused_and_stores_nothing(study):
     database, rules = study
     with database.transaction() as session:
         rater = rater_for_token(session, "hash-of-r1")
-        item = current_assignment(session, rater, rules)
+        item = current_assignment(session, rater, rules).item
     payload = {"scores": {"left": dict.fromkeys(DIMENSIONS, 3), "right": dict.fromkeys(DIMENSIONS, 3)}}
     with database.transaction() as session:
         submit(session, rater, item.public_id, payload, rules)

@@ -99,6 +99,7 @@ def test_raters_starting_at_once_keep_the_overlap_balanced(two_apps):
     assert len(set(assignments)) == 27
     assert sorted(query(url, "SELECT item_id, count(*) FROM assignments GROUP BY item_id").values()) == [3] * 9
     assert max(open_assignments(url).values()) == 1
+    assert query(url, "SELECT id, coverage FROM items") == dict.fromkeys(query(url, "SELECT id, 0 FROM items"), 3)
 
 
 def test_a_submission_sent_many_times_at_once_to_two_apps_is_stored_once(two_apps):

@@ -454,15 +454,14 @@ def create_app(settings: AppSettings):
         }
 
     def rate_page(session, auth: Auth, status=200, error=None, chosen=None):
-        assignment = service.current_assignment(session, auth.rater, rules)
-        done = service.progress(session, auth.rater, rules)
+        current = service.current_assignment(session, auth.rater, rules)
         csrf = auth.login.csrf if auth.login else ""
-        if assignment is None:
-            return page("done.html", progress=done, csrf=csrf, live_enabled=settings.live is not None)
-        if chosen is not None and chosen.get("item") != assignment.public_id:
+        if current.item is None:
+            return page("done.html", progress=current.progress, csrf=csrf, live_enabled=settings.live is not None)
+        if chosen is not None and chosen.get("item") != current.item.public_id:
             chosen = None  # the refused form was for another item
-        return page("rate.html", status=status, item=item_view(session, assignment), progress=done, csrf=csrf,
-                    rubric=rubric, side_labels=SIDE_LABELS, error=error, chosen=chosen or {},
+        return page("rate.html", status=status, item=item_view(session, current.item), progress=current.progress,
+                    csrf=csrf, rubric=rubric, side_labels=SIDE_LABELS, error=error, chosen=chosen or {},
                     max_comment=rules.max_comment_chars, live_enabled=settings.live is not None)
 
     @app.get("/rate", include_in_schema=False)
@@ -520,10 +519,9 @@ def create_app(settings: AppSettings):
     def next_item(request: Request) -> Response:
         with database.transaction() as session:
             rater = api_rater(request, session).rater
-            assignment = service.current_assignment(session, rater, rules)
-            item = item_view(session, assignment) if assignment else None
-            done = service.progress(session, rater, rules)
-        return json_response({"item": item, "progress": done, "rubric": rubric_view})
+            current = service.current_assignment(session, rater, rules)
+            item = item_view(session, current.item) if current.item else None
+        return json_response({"item": item, "progress": current.progress, "rubric": rubric_view})
 
     @app.post("/api/ratings", tags=["rater"], status_code=201,
               responses={400: {"description": "text that is not valid Unicode"},
@@ -540,16 +538,14 @@ def create_app(settings: AppSettings):
             auth = api_rater(request, session)
             check_csrf(auth, request.headers.get(CSRF_HEADER))
             try:
-                rating_id = service.submit(session, auth.rater, body.assignment_id, body.model_dump(), rules)
+                stored = service.submit(session, auth.rater, body.assignment_id, body.model_dump(), rules)
             except service.NotFound as e:
                 raise HTTPException(404, str(e)) from e
             except service.AlreadyRated as e:
                 raise HTTPException(409, str(e)) from e
             except service.InvalidRating as e:
                 raise HTTPException(422, str(e)) from e
-            stored = {"stored": True, "rating_id": rating_id,
-                      "progress": service.progress(session, auth.rater, rules)}
-        return json_response(stored, status=201)
+        return json_response({"stored": True, "rating_id": stored.rating_id, "progress": stored.progress}, status=201)
 
     # ---------------------------------------------------------------- organiser
     @app.get("/admin/login", include_in_schema=False)

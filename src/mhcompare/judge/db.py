@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     make_url,
     text,
 )
@@ -100,6 +101,10 @@ class Item(Base):
     balance_key: Mapped[str] = mapped_column(String(400))  # the model (or model pair) behind it
     conversation_a_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
     conversation_b_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), nullable=True)
+    # how many raters have been given the item: counted in by claim_item as it is given out (so choosing
+    # reads a number per item rather than counting every assignment, which grew with the study), and
+    # counted again from `assignments` each time the app starts (count_coverage)
+    coverage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     conversation_a: Mapped[Conversation] = relationship(foreign_keys=[conversation_a_id], lazy="joined")
     conversation_b: Mapped[Conversation | None] = relationship(foreign_keys=[conversation_b_id], lazy="joined")
 
@@ -263,38 +268,51 @@ ITEM_LOCK = 0x6D6863_04  # with an item's id: one transaction at a time giving t
 # did the job but made every new item wait for the previous one's commit (about 300 ratings/s at
 # most with two workers; with these two finer locks, 324-376 in the same measurement:
 # bench/bench_judge_app.py). The (rater, item) unique constraint stays as the last line of defence.
-ITEM_RATERS = "SELECT COUNT(*) FROM assignments WHERE item_id = :item"
+COUNT_IN = "UPDATE items SET coverage = coverage + 1 WHERE id = :item AND coverage < :limit RETURNING coverage"
+NO_LIMIT = 2**31 - 1
 
 
 def on_postgresql(session) -> bool:
     return session.bind.dialect.name == "postgresql"
 
 
-def lock_rater(session, rater_id: int) -> bool:
+def lock_rater(session, rater_id: int) -> None:
     """PostgreSQL: wait for, and hold until commit, this rater's lock, so the rater's concurrent
     requests open one item between them; a request that waited then sees (in its next statement)
-    what the previous one committed. True when it took a lock; False on SQLite, which needs none.
-    It is the transaction's first lock, so waiting on it cannot deadlock."""
-    if not on_postgresql(session):
-        return False
-    sql.execute(session, "SELECT pg_advisory_xact_lock(CAST(:kind AS integer), CAST(:rater AS integer))",
-                kind=RATER_LOCK, rater=rater_id)
-    return True
+    what the previous one committed. SQLite needs none. It is the transaction's first lock, so
+    waiting on it cannot deadlock."""
+    if on_postgresql(session):
+        sql.execute(session, "SELECT pg_advisory_xact_lock(CAST(:kind AS integer), CAST(:rater AS integer))",
+                    kind=RATER_LOCK, rater=rater_id)
 
 
 def claim_item(session, item_id: int, short_of: int | None) -> bool:
-    """May this transaction give the item to its rater? Always on SQLite. On PostgreSQL not while
-    another transaction is giving the same item out (a lock tried, never waited for, held until
-    commit: no deadlock), nor, for an item chosen because it had fewer than `short_of` raters, once
-    it has that many (counted again under the lock, which sees what earlier holders committed).
-    False means: choose the next best item."""
-    if not on_postgresql(session):
-        return True
-    (taken,) = sql.one(session, "SELECT pg_try_advisory_xact_lock(CAST(:kind AS integer), CAST(:item AS integer))",
-                       kind=ITEM_LOCK, item=item_id)
-    if not taken:
-        return False
-    return short_of is None or sql.one(session, ITEM_RATERS, item=item_id)[0] < short_of
+    """Take the item for this transaction's rater: its coverage counted up by one, unless it was
+    chosen because it had fewer than `short_of` raters and now has that many. On PostgreSQL, also
+    not while another transaction is giving the same item out (a lock tried, never waited for,
+    held until commit: no deadlock); under the lock the count reads what earlier holders committed.
+    (On SQLite the write lock makes both checks hold already.) False means: choose the next best."""
+    if on_postgresql(session):
+        (taken,) = sql.one(session, "SELECT pg_try_advisory_xact_lock(CAST(:kind AS integer), CAST(:item AS integer))",
+                           kind=ITEM_LOCK, item=item_id)
+        if not taken:
+            return False
+    limit = NO_LIMIT if short_of is None else short_of
+    return sql.one(session, COUNT_IN, item=item_id, limit=limit) is not None
+
+
+def count_coverage(session) -> None:
+    """Every item's coverage counted again from the assignments: at start-up, before raters are
+    served (stages/judge_app.import_experiment), so the running count starts exact."""
+    sql.execute(session, "UPDATE items SET coverage = (SELECT COUNT(*) FROM assignments a WHERE a.item_id = items.id)")
+
+
+def add_missing_columns(engine) -> None:
+    """Columns added since a database was first made (create_all only makes missing tables):
+    items.coverage, filled in by count_coverage."""
+    if "coverage" not in {column["name"] for column in inspect(engine).get_columns("items")}:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE items ADD COLUMN coverage INTEGER NOT NULL DEFAULT 0")
 
 
 def lock_assignments(session) -> bool:
@@ -349,6 +367,7 @@ class Database:
     def __init__(self, url: str):
         self.engine = make_engine(url)
         Base.metadata.create_all(self.engine)
+        add_missing_columns(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         sqlite = self.engine.dialect.name == "sqlite"
         self.lock = threading.Lock() if sqlite else contextlib.nullcontext()
