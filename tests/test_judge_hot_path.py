@@ -32,13 +32,14 @@ def study(tmp_path):
 
 
 def counted(database, work):
-    """work(session) in one transaction; returns its result and the SQL statements SQLite ran for it."""
-    with database.transaction() as session:
-        driver = session.connection().connection.dbapi_connection
+    """work(tx) in one plain transaction, as the app runs a rater's click; returns its result and the
+    SQL statements SQLite ran for it."""
+    with database.plain_transaction() as tx:
+        driver = tx.cursor.connection
         ran = []
         driver.set_trace_callback(ran.append)
         try:
-            result = work(session)
+            result = work(tx)
         finally:
             driver.set_trace_callback(None)
     return result, ran
@@ -129,6 +130,17 @@ def test_each_item_counts_the_raters_it_was_given_and_a_database_from_before_get
     with reopened.transaction() as session:
         count_coverage(session)
     assert coverage(reopened) == (counted, counted)
+
+
+def test_a_plain_transaction_keeps_all_of_a_request_or_nothing(study):
+    database, _ = study
+    with pytest.raises(RuntimeError), database.plain_transaction() as tx:
+        sql.execute(tx, "INSERT INTO raters (name, token_hash, active, created_at) VALUES ('half', 'h', 1, 0)")
+        raise RuntimeError("the request fails half-way")
+    with database.plain_transaction() as tx:
+        sql.execute(tx, "INSERT INTO raters (name, token_hash, active, created_at) VALUES ('whole', 'w', 1, 0)")
+    with database.transaction() as session:
+        assert {name for (name,) in sql.all_rows(session, "SELECT name FROM raters")} == {"r1", "whole"}
 
 
 def test_a_replayed_rating_is_refused_and_stores_nothing(study):

@@ -193,3 +193,35 @@ def test_items_being_given_out_elsewhere_are_skipped_and_waited_for(held_items):
     assert query(url, "SELECT r.name, count(a.id) FROM raters r LEFT JOIN assignments a ON a.rater_id = r.id "
                       "WHERE r.name = 'unlucky' GROUP BY r.name") == {"unlucky": 0}
     assert client.get("/api/next").json()["item"] is not None  # and once they are free, it does
+
+
+def test_plain_transactions_survive_connections_the_server_dropped(server):
+    """The rater's clicks run in Database.plain_transaction, on pooled connections: one the server
+    dropped between requests (a restart, an idle timeout) is replaced by the pool's pre-ping; one
+    dropped during a request fails that request with the server's own error, keeps nothing of it,
+    and the next request gets a working connection."""
+    import psycopg
+
+    from mhcompare.judge import sql
+    from mhcompare.judge.db import open_database
+
+    url = fresh_database(server, "dropped")
+    database = open_database(url)
+
+    def backend() -> int:
+        with database.plain_transaction() as tx:
+            return sql.one(tx, "SELECT pg_backend_pid()")[0]
+
+    def drop(pid: int) -> None:  # from another connection; waits (up to 5 s) until it is gone
+        assert query(url, f"SELECT pg_terminate_backend({pid}, 5000), 0") == {True: 0}
+
+    first = backend()
+    drop(first)
+    assert backend() != first
+    with pytest.raises(psycopg.errors.AdminShutdown), database.plain_transaction() as tx:
+        sql.execute(tx, "INSERT INTO raters (name, token_hash, active, created_at) VALUES ('half', 'h', true, 0)")
+        drop(sql.one(tx, "SELECT pg_backend_pid()")[0])
+        sql.one(tx, "SELECT 1")
+    with database.plain_transaction() as tx:
+        assert sql.one(tx, "SELECT COUNT(*) FROM raters")[0] == 0
+    database.engine.dispose()

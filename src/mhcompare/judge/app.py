@@ -297,17 +297,17 @@ def create_app(settings: AppSettings):
         if wait:
             raise Throttled(wait)
 
-    def find_rater(request: Request, session) -> Auth | None:
+    def find_rater(request: Request, tx) -> Auth | None:
         token = bearer(request)
         if token is not None:
             not_throttled(request)
-            rater = service.rater_for_token(session, token_hash(token))
+            rater = service.rater_for_token(tx, token_hash(token))
             if rater is None:
                 throttle.failed(address(request), request.url.path)
                 return None
             return Auth(rater, None)
-        login = sessions.find(session, request.cookies.get(RATER_COOKIE), admin=False)
-        rater = sessions.rater_of(session, login) if login else None
+        login = sessions.find(tx, request.cookies.get(RATER_COOKIE), admin=False)
+        rater = sessions.rater_of(tx, login) if login else None
         return Auth(rater, login) if rater else None
 
     def find_admin(request: Request, session) -> Auth | None:
@@ -323,19 +323,20 @@ def create_app(settings: AppSettings):
 
     # Each request does its database work in one thread, inside one transaction that commits before
     # the response is sent (a 201 means the rating is on disk). A rater's item and rating pages and
-    # API calls run on the database's own thread(s) (Database.run), everything else in FastAPI's
-    # thread pool; on SQLite both take the database lock. Not a FastAPI dependency: holding the
+    # API calls run on the database's own thread(s) (Database.run), in a plain transaction (plain SQL,
+    # no ORM session: Database.plain_transaction), everything else in FastAPI's thread pool; on
+    # SQLite both take the database lock. Not a FastAPI dependency: holding the
     # SQLite lock across the thread-pool hops between a dependency and its endpoint can exhaust the
     # pool while the lock holder waits for a thread.
-    def api_rater(request: Request, session) -> Auth:
-        auth = find_rater(request, session)
+    def api_rater(request: Request, tx) -> Auth:
+        auth = find_rater(request, tx)
         if auth is None:
             raise HTTPException(401, "sign in with your invitation token (Authorization: Bearer ...)",
                                 headers={"WWW-Authenticate": "Bearer"})
         return auth
 
-    def page_rater(request: Request, session) -> Auth:
-        auth = find_rater(request, session)
+    def page_rater(request: Request, tx) -> Auth:
+        auth = find_rater(request, tx)
         if auth is None:
             raise NeedsLogin()
         return auth
@@ -430,18 +431,18 @@ def create_app(settings: AppSettings):
                    for d in rubric]
     contents: dict[int, service.ItemContent] = {}  # item id -> its redacted conversations (fixed while running)
 
-    def redacted_content(session, item_id: int) -> service.ItemContent:
+    def redacted_content(tx, item_id: int) -> service.ItemContent:
         if item_id not in contents:
-            content = service.item_content(session, item_id)
+            content = service.item_content(tx, item_id)
             contents[item_id] = replace(content, a=redacted(content.a), b=content.b and redacted(content.b))
         return contents[item_id]
 
     def redacted(shown: service.Shown) -> service.Shown:
         return replace(shown, turns=[{"role": t["role"], "content": redact(t["content"])} for t in shown.turns])
 
-    def item_view(session, assignment: service.OpenItem) -> dict:
+    def item_view(tx, assignment: service.OpenItem) -> dict:
         """What a rater may see of an item: no model, seed or conversation id; text redacted."""
-        content = redacted_content(session, assignment.item_id)
+        content = redacted_content(tx, assignment.item_id)
         shown = service.sides(content.kind, content.a, content.b, assignment.a_on_left)
         first = next(iter(shown.values()))
         return {
@@ -453,14 +454,14 @@ def create_app(settings: AppSettings):
             "conversations": {side: c.turns for side, c in shown.items()},
         }
 
-    def rate_page(session, auth: Auth, status=200, error=None, chosen=None):
-        current = service.current_assignment(session, auth.rater, rules)
+    def rate_page(tx, auth: Auth, status=200, error=None, chosen=None):
+        current = service.current_assignment(tx, auth.rater, rules)
         csrf = auth.login.csrf if auth.login else ""
         if current.item is None:
             return page("done.html", progress=current.progress, csrf=csrf, live_enabled=settings.live is not None)
         if chosen is not None and chosen.get("item") != current.item.public_id:
             chosen = None  # the refused form was for another item
-        return page("rate.html", status=status, item=item_view(session, current.item), progress=current.progress,
+        return page("rate.html", status=status, item=item_view(tx, current.item), progress=current.progress,
                     csrf=csrf, rubric=rubric, side_labels=SIDE_LABELS, error=error, chosen=chosen or {},
                     max_comment=rules.max_comment_chars, live_enabled=settings.live is not None)
 
@@ -469,8 +470,8 @@ def create_app(settings: AppSettings):
         return await database.run(show_rate_page, request)
 
     def show_rate_page(request: Request) -> HTMLResponse:
-        with database.transaction() as session:
-            return rate_page(session, page_rater(request, session))
+        with database.plain_transaction() as tx:
+            return rate_page(tx, page_rater(request, tx))
 
     def form_payload(form) -> dict:
         sides = service.SIDES_PAIR if rules.kind == "pair" else service.SIDES_SINGLE
@@ -482,19 +483,19 @@ def create_app(settings: AppSettings):
         return {"scores": scores, "comment": str(form.get("comment", "")), "preference": form.get("preference") or None}
 
     def submit_from_page(request: Request, assignment_id: str, form: dict):
-        with database.transaction() as session:
-            auth = find_rater(request, session)
+        with database.plain_transaction() as tx:
+            auth = find_rater(request, tx)
             if auth is None:
                 return RedirectResponse("/login", status_code=303)
             check_csrf(auth, form.get(CSRF_FIELD))
             try:
-                service.submit(session, auth.rater, assignment_id, form_payload(form), rules)
+                service.submit(tx, auth.rater, assignment_id, form_payload(form), rules)
             except service.NotFound:
                 return page("message.html", status=404, message="找不到这条待评对话。", link="/rate")
             except service.AlreadyRated:
                 return page("message.html", status=409, message="这条对话你已经评过了，评分已保存。", link="/rate")
             except service.InvalidRating:
-                return rate_page(session, auth, status=422, chosen={**form_choices(form), "item": assignment_id},
+                return rate_page(tx, auth, status=422, chosen={**form_choices(form), "item": assignment_id},
                                  error="请为每个维度选择 1-5 分（评语不超过字数限制）后再提交。")
         return RedirectResponse("/rate", status_code=303)
 
@@ -508,8 +509,8 @@ def create_app(settings: AppSettings):
     @app.get("/api/progress", tags=["rater"])
     def api_progress(request: Request) -> dict:
         """How many items you have rated, of how many."""
-        with database.transaction() as session:
-            return service.progress(session, api_rater(request, session).rater, rules)
+        with database.plain_transaction() as tx:
+            return service.progress(tx, api_rater(request, tx).rater, rules)
 
     @app.get("/api/next", tags=["rater"])
     async def api_next(request: Request) -> dict:
@@ -517,10 +518,10 @@ def create_app(settings: AppSettings):
         return await database.run(next_item, request)
 
     def next_item(request: Request) -> Response:
-        with database.transaction() as session:
-            rater = api_rater(request, session).rater
-            current = service.current_assignment(session, rater, rules)
-            item = item_view(session, current.item) if current.item else None
+        with database.plain_transaction() as tx:
+            rater = api_rater(request, tx).rater
+            current = service.current_assignment(tx, rater, rules)
+            item = item_view(tx, current.item) if current.item else None
         return json_response({"item": item, "progress": current.progress, "rubric": rubric_view})
 
     @app.post("/api/ratings", tags=["rater"], status_code=201,
@@ -534,11 +535,11 @@ def create_app(settings: AppSettings):
         return await database.run(store_rating, body, request)
 
     def store_rating(body: RatingIn, request: Request) -> Response:
-        with database.transaction() as session:
-            auth = api_rater(request, session)
+        with database.plain_transaction() as tx:
+            auth = api_rater(request, tx)
             check_csrf(auth, request.headers.get(CSRF_HEADER))
             try:
-                stored = service.submit(session, auth.rater, body.assignment_id, body.model_dump(), rules)
+                stored = service.submit(tx, auth.rater, body.assignment_id, body.model_dump(), rules)
             except service.NotFound as e:
                 raise HTTPException(404, str(e)) from e
             except service.AlreadyRated as e:

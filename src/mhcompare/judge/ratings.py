@@ -7,6 +7,7 @@ three quarters of the app's CPU per rating (bench/bench_judge_app.py). The SQL i
 (SQLite 3.35+ and PostgreSQL); the ORM classes in db.py still define the tables, and the
 organiser's pages and export, which run rarely, still use them.
 """
+import json
 import random
 import secrets
 import time
@@ -126,6 +127,8 @@ ASSIGNMENT_TO_RATE = """
     FROM assignments a JOIN items i ON i.id = a.item_id LEFT JOIN ratings r ON r.assignment_id = a.id
     WHERE a.public_id = :public_id AND a.rater_id = :rater"""
 ITEM = "SELECT kind, conversation_a_id, conversation_b_id FROM items WHERE id = :item"
+SHOWN = """
+    SELECT id, scenario_type, scenario_title, presenting_problem, turns FROM conversations WHERE id IN (:a, :b)"""
 # a concurrent duplicate (a double click, another worker) inserts nothing here and gets no id back
 NEW_RATING = """
     INSERT INTO ratings (assignment_id, rater_id, comment, preference, submitted_at)
@@ -149,18 +152,18 @@ class RaterRow:
     name: str
 
 
-def rater_for_token(session, token_hash: str) -> RaterRow | None:
+def rater_for_token(tx, token_hash: str) -> RaterRow | None:
     """The active rater holding this token, or None."""
-    row = sql.one(session, RATER_BY_TOKEN, token_hash=token_hash)
+    row = sql.one(tx, RATER_BY_TOKEN, token_hash=token_hash)
     return RaterRow(*row) if row else None
 
 
-def items_available(session, rules: Rules) -> int:
-    return sql.one(session, ITEMS_OF_KIND, kind=rules.kind)[0]
+def items_available(tx, rules: Rules) -> int:
+    return sql.one(tx, ITEMS_OF_KIND, kind=rules.kind)[0]
 
 
-def progress(session, rater, rules: Rules) -> dict:
-    done, items = sql.one(session, PROGRESS, rater=rater.id, kind=rules.kind)
+def progress(tx, rater, rules: Rules) -> dict:
+    done, items = sql.one(tx, PROGRESS, rater=rater.id, kind=rules.kind)
     return _progress(done, items, rules)
 
 
@@ -168,28 +171,28 @@ def _progress(done: int, items: int, rules: Rules) -> dict:
     return {"done": done, "total": min(rules.items_per_rater, items)}
 
 
-def current_assignment(session, rater, rules: Rules) -> Current:
+def current_assignment(tx, rater, rules: Rules) -> Current:
     """The rater's open item (so a reload continues it), else a newly chosen one, else None (done);
     with the rater's progress."""
     # PostgreSQL: this rater's requests one at a time (lock_rater), so a request that waited sees
     # the item a concurrent one opened
-    lock_rater(session, rater.id)
-    open_ = _open_item(session, rater)
+    lock_rater(tx, rater.id)
+    open_ = _open_item(tx, rater)
     if open_ is not None:
-        return Current(open_, progress(session, rater, rules))
-    return _new_assignment(session, rater, rules)
+        return Current(open_, progress(tx, rater, rules))
+    return _new_assignment(tx, rater, rules)
 
 
-def _open_item(session, rater) -> OpenItem | None:
-    row = sql.one(session, OPEN_ITEM, rater=rater.id)
+def _open_item(tx, rater) -> OpenItem | None:
+    row = sql.one(tx, OPEN_ITEM, rater=rater.id)
     return None if row is None else OpenItem(*row[:4], a_on_left=bool(row[4]))
 
 
-def _new_assignment(session, rater, rules: Rules) -> Current:
+def _new_assignment(tx, rater, rules: Rules) -> Current:
     """A rater with no open item: every item they were given is rated, so the candidates' count of
     the rater's items is also their progress (no statement of its own)."""
     for _ in range(CHOOSING_ATTEMPTS):
-        rows = sql.all_rows(session, CANDIDATES, rater=rater.id, kind=rules.kind)
+        rows = sql.all_rows(tx, CANDIDATES, rater=rater.id, kind=rules.kind)
         assigned = rows[0][4] if rows else 0
         done = _progress(assigned, len(rows), rules)  # a row per item of the kind
         if assigned >= rules.items_per_rater:
@@ -198,16 +201,16 @@ def _new_assignment(session, rater, rules: Rules) -> Current:
         candidates = [Candidate(item_id, key, coverage) for item_id, key, coverage, mine, _ in rows if not mine]
         if not candidates:
             return Current(None, done)
-        chosen = _claim_best(session, candidates, seen, rules)
+        chosen = _claim_best(tx, candidates, seen, rules)
         if chosen is not None:
-            return Current(_assign(session, rater, chosen.item_id, position=assigned + 1), done)
+            return Current(_assign(tx, rater, chosen.item_id, position=assigned + 1), done)
         # other transactions were giving out the items this rater should get; they commit within
         # milliseconds: count again
         time.sleep(0.002)
     raise Busy(f"no item could be claimed for rater {rater.id} in {CHOOSING_ATTEMPTS} attempts; try again")
 
 
-def _claim_best(session, candidates: list[Candidate], seen: Counter, rules: Rules) -> Candidate | None:
+def _claim_best(tx, candidates: list[Candidate], seen: Counter, rules: Rules) -> Candidate | None:
     """The best candidate this transaction may give out (db.claim_item: always the best on SQLite),
     or None to count again: all were being given out elsewhere, or one that needed raters was and
     the rest already have enough."""
@@ -217,28 +220,28 @@ def _claim_best(session, candidates: list[Candidate], seen: Counter, rules: Rule
         needed = chosen.coverage < rules.raters_per_item
         if skipped_needed and not needed:
             return None  # count again before giving out an item that has enough raters
-        if claim_item(session, chosen.item_id, rules.raters_per_item if needed else None):
+        if claim_item(tx, chosen.item_id, rules.raters_per_item if needed else None):
             return chosen
         skipped_needed |= needed
         candidates.remove(chosen)  # PostgreSQL: another transaction is giving it out, or it filled up
     return None
 
 
-def _assign(session, rater, item_id: int, position: int) -> OpenItem:
+def _assign(tx, rater, item_id: int, position: int) -> OpenItem:
     """Give the item to the rater, on a random side."""
     public, a_on_left = public_id(), _rng.random() < 0.5
-    (new_id,) = sql.one(session, NEW_ASSIGNMENT, public_id=public, rater=rater.id, item=item_id, position=position,
+    (new_id,) = sql.one(tx, NEW_ASSIGNMENT, public_id=public, rater=rater.id, item=item_id, position=position,
                         a_on_left=a_on_left, now=time.time())
     return OpenItem(new_id, public, item_id, position, a_on_left)
 
 
-def item_content(session, item_id: int) -> ItemContent:
-    """What the item shows: its conversations' scenario and turns (typed: JSON parsed on any database)."""
-    kind, a_id, b_id = sql.one(session, ITEM, item=item_id)
-    rows = session.execute(select(Conversation.id, Conversation.scenario_type, Conversation.scenario_title,
-                                     Conversation.presenting_problem, Conversation.turns)
-                           .where(Conversation.id.in_([a_id, b_id or 0])))
-    shown = {row.id: Shown(*row) for row in rows}
+def item_content(tx, item_id: int) -> ItemContent:
+    """What the item shows: its conversations' scenario and turns (parsed from JSON on SQLite, which
+    stores it as text; psycopg parses PostgreSQL's JSON itself)."""
+    kind, a_id, b_id = sql.one(tx, ITEM, item=item_id)
+    rows = sql.all_rows(tx, SHOWN, a=a_id, b=a_id if b_id is None else b_id)
+    parse = json.loads if sql.dialect(tx) == "sqlite" else (lambda turns: turns)
+    shown = {row[0]: Shown(*row[:4], turns=parse(row[4])) for row in rows}
     return ItemContent(kind, shown[a_id], shown[b_id] if b_id is not None else None)
 
 
@@ -270,10 +273,10 @@ def validate(payload: dict, rules: Rules) -> None:
         raise InvalidRating("preference must be left, right or tie (pairwise items only), or left out")
 
 
-def submit(session, rater, assignment_public_id: str, payload: dict, rules: Rules) -> Stored:
+def submit(tx, rater, assignment_public_id: str, payload: dict, rules: Rules) -> Stored:
     """Store one rating; returns its id and the rater's progress. The database's unique constraint
     makes a replay fail, even a concurrent one (from another thread, worker or process)."""
-    found = sql.one(session, ASSIGNMENT_TO_RATE, public_id=assignment_public_id, rater=rater.id, kind=rules.kind)
+    found = sql.one(tx, ASSIGNMENT_TO_RATE, public_id=assignment_public_id, rater=rater.id, kind=rules.kind)
     if found is None:
         raise NotFound("no such item for you")
     assignment_id, a_on_left, kind, a_id, b_id, rating_id, done_before, items = found
@@ -284,14 +287,14 @@ def submit(session, rater, assignment_public_id: str, payload: dict, rules: Rule
     preference = payload.get("preference")
     if preference in ("left", "right"):
         preference = "a" if shown[preference] == a_id else "b"
-    stored = sql.one(session, NEW_RATING, assignment=assignment_id, rater=rater.id,
+    stored = sql.one(tx, NEW_RATING, assignment=assignment_id, rater=rater.id,
                      comment=payload.get("comment") or "", preference=preference, now=time.time())
     if stored is None:
         raise AlreadyRated("you have already rated this item")
     statement, params = new_scores(stored[0], [(shown[side], dimension, value)
                                                 for side, given in payload["scores"].items()
                                                 for dimension, value in given.items()])
-    sql.execute(session, statement, **params)
+    sql.execute(tx, statement, **params)
     return Stored(stored[0], _progress(done_before + 1, items, rules))
 
 

@@ -41,29 +41,29 @@ def start(session, rater: RaterRow | None, lifetime_s: float) -> tuple[str, Logi
     return session_id, row
 
 
-def find(session, session_id: str | None, admin: bool) -> SessionRow | None:
-    """The live session behind a cookie, of the kind asked for; an expired one is deleted on sight."""
+def find(tx, session_id: str | None, admin: bool) -> SessionRow | None:
+    """The live tx behind a cookie, of the kind asked for; an expired one is deleted on sight."""
     if not session_id:
         return None
-    found = sql.one(session, SESSION, id_hash=digest(session_id))
+    found = sql.one(tx, SESSION, id_hash=digest(session_id))
     row = SessionRow(*found) if found else None
     if row is None or (row.rater_id is None) != admin:
         return None
     if row.expires_at < time.time():
-        end(session, session_id)
+        end(tx, session_id)
         return None
     return row
 
 
-def rater_of(session, row: SessionRow) -> RaterRow | None:
-    """The session's rater, if still active."""
-    found = sql.one(session, ACTIVE_RATER, rater=row.rater_id)
+def rater_of(tx, row: SessionRow) -> RaterRow | None:
+    """The tx's rater, if still active."""
+    found = sql.one(tx, ACTIVE_RATER, rater=row.rater_id)
     return RaterRow(*found) if found else None
 
 
-def end(session, session_id: str | None) -> None:
+def end(tx, session_id: str | None) -> None:
     if session_id:
-        session.execute(delete(LoginSession).where(LoginSession.id_hash == digest(session_id)))
+        sql.execute(tx, "DELETE FROM sessions WHERE id_hash = :id_hash", id_hash=digest(session_id))
 
 
 def end_all_of(session, rater_id: int) -> int:
