@@ -1,6 +1,8 @@
 """A rater's click is a handful of SQL statements (judge/sql.py, judge/ratings.py). The app's
 throughput rests on it (bench/bench_judge_app.py measures that); here it is counted, not timed,
 on SQLite's own record of what ran, and the rating that comes out is read back."""
+from collections import Counter
+
 import pytest
 from support.browser import write_conversations
 
@@ -9,9 +11,12 @@ from mhcompare.judge.db import Rater, count_coverage, open_database
 from mhcompare.judge.importing import build_items, conversation_files, import_conversations
 from mhcompare.judge.ratings import (
     AlreadyRated,
+    Current,
+    NotFound,
     Rules,
     current_assignment,
     export_rows,
+    item_content,
     progress,
     rater_for_token,
     submit,
@@ -176,3 +181,50 @@ def test_databases_the_plain_sql_was_not_written_for_are_refused(url, problem):
         check_database(url)
     check_database("sqlite:///x.sqlite")
     check_database("postgresql+psycopg://u@h/db")
+
+
+def test_a_change_of_mode_is_a_round_of_its_own(tmp_path):
+    """judge.app.mode switched on one database (pairs first, then single conversations, then back):
+    raters are given, shown and counted only items of the current kind, so those who finished the
+    pairs still rate the single conversations, and an open item of the other kind waits for its round."""
+    write_conversations(tmp_path / "exp", ["m1", "m2", "m3"], seeds=(0,))  # 9 conversations: 9 pairs, 9 singles
+    database = open_database(f"sqlite:///{tmp_path / 'ratings.sqlite'}")
+    with database.transaction() as session:
+        import_conversations(session, "exp", conversation_files(tmp_path / "exp"))
+        build_items(session, "pairwise")
+        build_items(session, "single")
+        session.add(Rater(name="r1", token_hash="hash-of-r1"))
+    pairs = Rules("pair", DIMENSIONS, items_per_rater=2, raters_per_item=3, max_comment_chars=100)
+    singles = Rules("single", DIMENSIONS, items_per_rater=3, raters_per_item=3, max_comment_chars=100)
+    scores = {"pair": {"scores": {"left": dict.fromkeys(DIMENSIONS, 3), "right": dict.fromkeys(DIMENSIONS, 3)}},
+              "single": {"scores": {"conversation": dict.fromkeys(DIMENSIONS, 4)}}}
+
+    def rate(rules: Rules) -> Current:
+        with database.plain_transaction() as tx:
+            current = current_assignment(tx, rater, rules)
+            if current.item is not None:
+                assert item_content(tx, current.item.item_id).kind == rules.kind
+                submit(tx, rater, current.item.public_id, scores[rules.kind], rules)
+            return current
+
+    with database.plain_transaction() as tx:
+        rater = rater_for_token(tx, "hash-of-r1")
+    while rate(pairs).item is not None:
+        pass
+    with database.plain_transaction() as tx:
+        assert current_assignment(tx, rater, pairs) == Current(None, {"done": 2, "total": 2})
+        single = current_assignment(tx, rater, singles)  # opens a single item
+        assert single.progress == {"done": 0, "total": 3} and single.item.position == 1
+        with pytest.raises(NotFound):  # not rated in the pairs' round
+            submit(tx, rater, single.item.public_id, scores["single"], pairs)
+    with database.plain_transaction() as tx:  # back to pairs: done; the single item waits for its round
+        assert current_assignment(tx, rater, pairs) == Current(None, {"done": 2, "total": 2})
+    with database.plain_transaction() as tx:
+        assert current_assignment(tx, rater, singles).item == single.item  # continued
+        assert submit(tx, rater, single.item.public_id, scores["single"], singles).progress == {"done": 1, "total": 3}
+    assert rate(singles).progress == {"done": 1, "total": 3}
+    with database.plain_transaction() as tx:
+        assert current_assignment(tx, rater, singles).progress == {"done": 2, "total": 3}
+    with database.transaction() as session:
+        rows, votes = export_rows(session)
+    assert Counter(row["item_kind"] for row in rows) == {"pair": 2 * 2 * 4, "single": 2 * 4} and len(votes) == 0

@@ -99,33 +99,36 @@ _rng = random.Random(secrets.randbits(128))
 CHOOSING_ATTEMPTS = 100  # PostgreSQL: rounds of choosing (2 ms apart) while others hold every candidate
 
 RATER_BY_TOKEN = "SELECT id, name FROM raters WHERE token_hash = :token_hash AND active"
-PROGRESS = """
-    SELECT (SELECT COUNT(*) FROM ratings WHERE rater_id = :rater),
-           (SELECT COUNT(*) FROM items WHERE kind = :kind)"""
+# Everything a rater is given, shown and counted is of the app's current kind (judge.app.mode): a study
+# may rate pairs first and single conversations later, or back, on one database; each is a round of
+# its own, with its own items, open item and progress.
+RATED = """
+    (SELECT COUNT(*) FROM ratings r JOIN assignments a ON a.id = r.assignment_id JOIN items i ON i.id = a.item_id
+     WHERE r.rater_id = :rater AND i.kind = :kind)"""
+PROGRESS = f"""
+    SELECT {RATED}, (SELECT COUNT(*) FROM items WHERE kind = :kind)"""
 OPEN_ITEM = """
     SELECT a.id, a.public_id, a.item_id, a.position, a.a_on_left
-    FROM assignments a LEFT JOIN ratings r ON r.assignment_id = a.id
-    WHERE a.rater_id = :rater AND r.id IS NULL
+    FROM assignments a JOIN items i ON i.id = a.item_id LEFT JOIN ratings r ON r.assignment_id = a.id
+    WHERE a.rater_id = :rater AND i.kind = :kind AND r.id IS NULL
     ORDER BY a.position LIMIT 1"""
 ITEMS_OF_KIND = "SELECT COUNT(*) FROM items WHERE kind = :kind"
 # every item of the kind: how many raters have it (items.coverage: counting every assignment here took
 # time in proportion to the study's size, 1.1 ms on PostgreSQL at 5,000 assignments) and whether
-# this rater has it already; and how many items this rater has been given in all
+# this rater has it already
 CANDIDATES = """
-    SELECT i.id, i.balance_key, i.coverage, mine.item_id IS NOT NULL,
-           (SELECT COUNT(*) FROM assignments WHERE rater_id = :rater)
+    SELECT i.id, i.balance_key, i.coverage, mine.item_id IS NOT NULL
     FROM items i LEFT JOIN assignments mine ON mine.item_id = i.id AND mine.rater_id = :rater
     WHERE i.kind = :kind"""
 NEW_ASSIGNMENT = """
     INSERT INTO assignments (public_id, rater_id, item_id, position, a_on_left, assigned_at)
     VALUES (:public_id, :rater, :item, :position, :a_on_left, :now) RETURNING id"""
 # with the rater's progress before this rating (one round trip, not two)
-ASSIGNMENT_TO_RATE = """
-    SELECT a.id, a.a_on_left, i.kind, i.conversation_a_id, i.conversation_b_id, r.id,
-           (SELECT COUNT(*) FROM ratings WHERE rater_id = :rater),
-           (SELECT COUNT(*) FROM items WHERE kind = :kind)
+ASSIGNMENT_TO_RATE = f"""
+    SELECT a.id, a.a_on_left, i.conversation_a_id, i.conversation_b_id, r.id,
+           {RATED}, (SELECT COUNT(*) FROM items WHERE kind = :kind)
     FROM assignments a JOIN items i ON i.id = a.item_id LEFT JOIN ratings r ON r.assignment_id = a.id
-    WHERE a.public_id = :public_id AND a.rater_id = :rater"""
+    WHERE a.public_id = :public_id AND a.rater_id = :rater AND i.kind = :kind"""
 ITEM = "SELECT kind, conversation_a_id, conversation_b_id FROM items WHERE id = :item"
 SHOWN = """
     SELECT id, scenario_type, scenario_title, presenting_problem, turns FROM conversations WHERE id IN (:a, :b)"""
@@ -177,28 +180,28 @@ def current_assignment(tx, rater, rules: Rules) -> Current:
     # PostgreSQL: this rater's requests one at a time (lock_rater), so a request that waited sees
     # the item a concurrent one opened
     lock_rater(tx, rater.id)
-    open_ = _open_item(tx, rater)
+    open_ = _open_item(tx, rater, rules)
     if open_ is not None:
         return Current(open_, progress(tx, rater, rules))
     return _new_assignment(tx, rater, rules)
 
 
-def _open_item(tx, rater) -> OpenItem | None:
-    row = sql.one(tx, OPEN_ITEM, rater=rater.id)
+def _open_item(tx, rater, rules: Rules) -> OpenItem | None:
+    row = sql.one(tx, OPEN_ITEM, rater=rater.id, kind=rules.kind)
     return None if row is None else OpenItem(*row[:4], a_on_left=bool(row[4]))
 
 
 def _new_assignment(tx, rater, rules: Rules) -> Current:
-    """A rater with no open item: every item they were given is rated, so the candidates' count of
-    the rater's items is also their progress (no statement of its own)."""
+    """A rater with no open item: every item they were given is rated, so the count of the rater's
+    items among the candidates is also their progress (no statement of its own)."""
     for _ in range(CHOOSING_ATTEMPTS):
-        rows = sql.all_rows(tx, CANDIDATES, rater=rater.id, kind=rules.kind)
-        assigned = rows[0][4] if rows else 0
-        done = _progress(assigned, len(rows), rules)  # a row per item of the kind
+        rows = sql.all_rows(tx, CANDIDATES, rater=rater.id, kind=rules.kind)  # a row per item of the kind
+        seen = Counter(key for _, key, _, mine in rows if mine)
+        assigned = seen.total()
+        done = _progress(assigned, len(rows), rules)
         if assigned >= rules.items_per_rater:
             return Current(None, done)
-        seen = Counter(key for _, key, _, mine, _ in rows if mine)
-        candidates = [Candidate(item_id, key, coverage) for item_id, key, coverage, mine, _ in rows if not mine]
+        candidates = [Candidate(item_id, key, coverage) for item_id, key, coverage, mine in rows if not mine]
         if not candidates:
             return Current(None, done)
         chosen = _claim_best(tx, candidates, seen, rules)
@@ -278,12 +281,12 @@ def submit(tx, rater, assignment_public_id: str, payload: dict, rules: Rules) ->
     makes a replay fail, even a concurrent one (from another thread, worker or process)."""
     found = sql.one(tx, ASSIGNMENT_TO_RATE, public_id=assignment_public_id, rater=rater.id, kind=rules.kind)
     if found is None:
-        raise NotFound("no such item for you")
-    assignment_id, a_on_left, kind, a_id, b_id, rating_id, done_before, items = found
+        raise NotFound("no such item for you")  # (or one of the kind the app does not rate now)
+    assignment_id, a_on_left, a_id, b_id, rating_id, done_before, items = found
     if rating_id is not None:
         raise AlreadyRated("you have already rated this item")
     validate(payload, rules)
-    shown = sides(kind, a_id, b_id, bool(a_on_left))  # side -> conversation id
+    shown = sides(rules.kind, a_id, b_id, bool(a_on_left))  # side -> conversation id
     preference = payload.get("preference")
     if preference in ("left", "right"):
         preference = "a" if shown[preference] == a_id else "b"
