@@ -206,6 +206,34 @@ def test_the_html_form_refuses_incomplete_scores_and_replays(app):
     assert len({s["rating_id"] for s in export(app)["scores"] if s["rater"] == "form-user"}) == 1
 
 
+def test_text_no_database_can_store_is_a_clear_400_and_stores_nothing(app):
+    """A NUL character (which PostgreSQL's text cannot hold: its driver failed such requests with a
+    500) or a lone surrogate, in JSON, a form or the URL, is refused before the database sees it."""
+    rater = new_rater(app, "nul-json")
+    item = rater.get("/api/next").json()["item"]["assignment_id"]
+    for body in (rating(item, comment="a\x00b"), rating(item + "\x00"), rating(item, comment="\ud800")):
+        refused = rater.post("/api/ratings", content=json.dumps(body), headers={"Content-Type": "application/json"})
+        assert refused.status_code == 400 and "NUL" in refused.json()["detail"], refused.text
+    assert rater.get("/api/next?x=%00").status_code == 400
+    assert httpx.post(f"{app}/api/admin/raters", json={"name": "x\x00"}, headers=ADMIN).status_code == 400
+
+    client = browser(app, invite(app, "nul-form"))
+    page = client.get("/rate").text
+    action = re.search(r'action="(/rate/[^"]+)"', page).group(1)
+    form = {f"{side}.{d}": "5" for side in ("left", "right") for d in DIMENSIONS} | {"csrf_token": csrf_of(page)}
+    assert client.post(action, data={**form, "comment": "a\x00b"}).status_code == 400
+    assert client.post(f"{action}%00", data=form).status_code == 400
+    admin = browser(app, ADMIN_TOKEN, "/admin/login")
+    csrf = csrf_of(admin.get("/admin").text)
+    assert admin.post("/admin/raters", data={"name": "x\x00", "csrf_token": csrf}).status_code == 400
+
+    assert rater.post("/api/ratings", json=rating(item, comment="ab")).status_code == 201  # and the app goes on
+    assert client.post(action, data=form).status_code == 303
+    names = [r["name"] for r in httpx.get(f"{app}/api/admin/raters", headers=ADMIN).json()["raters"]]
+    assert not any("\x00" in name for name in names)
+    assert {s["comment"] for s in export(app)["scores"] if s["rater"] in ("nul-json", "nul-form")} == {"ab", ""}
+
+
 def test_cross_site_posts_are_refused(app):
     """Another site (here: another port on the same host) cannot sign a visitor in, rate in a rater's
     name or invite a rater with the organiser's session, even with the right form fields."""

@@ -20,6 +20,7 @@ from test_judge_api import (  # noqa: F401
     test_a_replayed_submission_is_refused_and_stored_once,
     test_another_raters_item_is_not_found,
     test_exports_and_openapi_description,
+    test_text_no_database_can_store_is_a_clear_400_and_stores_nothing,
     test_the_html_form_refuses_incomplete_scores_and_replays,
 )
 

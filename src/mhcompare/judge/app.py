@@ -37,13 +37,18 @@ from mhcompare.judge.live import LiveSettings
 from mhcompare.judge.redaction import Redactor
 from mhcompare.judge.rubric import Dimension
 from mhcompare.judge.security import (
+    UNSTORABLE_TEXT,
     SignInThrottle,
+    UnstorableText,
     admin_token_problem,
+    check_storable,
     digest,
     new_secret,
     same_origin_only,
     same_secret,
     spreadsheet_safe,
+    storable_urls_only,
+    unstorable,
 )
 
 log = logging.getLogger(__name__)
@@ -60,8 +65,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
-LONE_SURROGATE = ("the request contains a lone UTF-16 surrogate (such as \\ud800), which is not valid Unicode "
-                  "text; send the text as UTF-8")
 
 
 @dataclass(frozen=True)
@@ -143,26 +146,15 @@ def with_security_headers(app):
     return wrapped
 
 
-def has_lone_surrogate(value) -> bool:
-    """True if any string in a parsed JSON value (keys included) holds an unpaired surrogate, which
-    JSON's \\ud800 escapes allow but UTF-8 (the database, our responses) cannot carry."""
-    if isinstance(value, str):
-        return any("\ud800" <= ch <= "\udfff" for ch in value)
-    if isinstance(value, dict):
-        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_lone_surrogate(v) for v in value)
-    return False
-
-
 class JsonIn(BaseModel):
-    """A request body; text that is not valid Unicode is refused before any field is looked at."""
+    """A request body; text no database can store (a NUL, a lone surrogate) is refused before any
+    field is looked at."""
 
     @model_validator(mode="before")
     @classmethod
-    def valid_unicode(cls, data):
-        if has_lone_surrogate(data):
-            raise PydanticCustomError("lone_surrogate", LONE_SURROGATE)
+    def storable_text(cls, data):
+        if unstorable(data):
+            raise PydanticCustomError("unstorable_text", UNSTORABLE_TEXT)
         return data
 
 
@@ -280,9 +272,13 @@ def create_app(settings: AppSettings):
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
-        if any(error.get("type") == "lone_surrogate" for error in exc.errors()):
-            return JSONResponse({"detail": LONE_SURROGATE}, status_code=400)
+        if any(error.get("type") == "unstorable_text" for error in exc.errors()):
+            return JSONResponse({"detail": UNSTORABLE_TEXT}, status_code=400)
         return await request_validation_exception_handler(request, exc)
+
+    @app.exception_handler(UnstorableText)
+    async def unstorable_form(request: Request, exc: UnstorableText):
+        return JSONResponse({"detail": UNSTORABLE_TEXT}, status_code=400)
 
     # ---------------------------------------------------------------- who is asking
     def address(request: Request) -> str:
@@ -503,6 +499,7 @@ def create_app(settings: AppSettings):
     async def rate_submit(assignment_id: str, request: Request):
         # the form is read here; the database work runs on the database's thread, never on the event loop
         form = dict((await request.form()).items())
+        check_storable(form)
         return await database.run(submit_from_page, request, assignment_id, form)
 
     # ---------------------------------------------------------------- rater API
@@ -606,6 +603,7 @@ def create_app(settings: AppSettings):
     @app.post("/admin/raters", include_in_schema=False)
     def admin_invite(request: Request, name: Annotated[str, Form(min_length=1, max_length=200)],
                      csrf_token: Annotated[str, Form(max_length=100)] = ""):
+        check_storable(name)
         with database.transaction() as session:
             auth = page_admin(request, session)
             check_csrf(auth, csrf_token)
@@ -678,6 +676,6 @@ def create_app(settings: AppSettings):
                                    check_csrf=check_csrf, type_labels=TYPE_LABELS, csrf_header=CSRF_HEADER,
                                    csrf_field=CSRF_FIELD), JsonIn)
 
-    asgi = BodySizeLimit(with_security_headers(same_origin_only(app)), settings.max_body_bytes)
+    asgi = BodySizeLimit(with_security_headers(same_origin_only(storable_urls_only(app))), settings.max_body_bytes)
     asgi.database = database  # for tests and tools: the app's own connections
     return asgi

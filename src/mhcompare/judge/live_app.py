@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from mhcompare.judge import live
 from mhcompare.judge.live import LiveError, LiveSettings, TurnJob
 from mhcompare.judge.live_chat import ask_both
+from mhcompare.judge.security import check_storable
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,9 @@ def add_live_routes(app, hooks: Hooks, message_model) -> None:
         return RedirectResponse("/live", status_code=303)
 
     async def form_of(request: Request) -> dict:
-        return dict((await request.form()).items())
+        form = dict((await request.form()).items())
+        check_storable(form)  # a NUL or lone surrogate: 400 (app.py's handler), not a database error
+        return form
 
     @app.post("/live/start", include_in_schema=False)
     async def live_start_form(request: Request):

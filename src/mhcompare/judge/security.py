@@ -1,5 +1,6 @@
 """The rating app's defences that are not about ratings: admin-token strength, sign-in throttling,
-cross-site request forgery (Origin/Referer check and per-session tokens), and safe CSV cells.
+cross-site request forgery (Origin/Referer check and per-session tokens), text the databases
+cannot store, and safe CSV cells.
 
 Raters and the organiser sign in from a browser, so any other site they visit could make their
 browser post to the app with their cookie. SameSite=Strict cookies stop that in current browsers;
@@ -133,6 +134,47 @@ def same_origin_only(app):
                 log.warning("judge_app: refused a cross-site %s %s (%s)", scope["method"], scope["path"], problem)
                 response = JSONResponse({"detail": f"cross-site request refused: {problem}"}, status_code=403)
                 return await response(scope, receive, send)
+        return await app(scope, receive, send)
+
+    return guarded
+
+
+# ---- text the databases cannot store ------------------------------------------------------------------
+UNSTORABLE_TEXT = ("the request contains text that cannot be stored: a NUL character (\\u0000, %00) or a lone "
+                   "UTF-16 surrogate (such as \\ud800), which is not valid Unicode text; send plain UTF-8 text")
+
+
+class UnstorableText(ValueError):
+    """A request carrying text no database here can take (the app answers 400 with UNSTORABLE_TEXT)."""
+
+
+def unstorable(value) -> bool:
+    """True if any string in the value (dict keys included) holds a NUL character, which PostgreSQL's
+    text cannot hold (its driver then fails the request), or an unpaired surrogate, which JSON's
+    \\ud800 escapes allow but UTF-8 cannot carry."""
+    if isinstance(value, str):
+        return "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(unstorable(k) or unstorable(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(unstorable(v) for v in value)
+    return False
+
+
+def check_storable(*values) -> None:
+    """Raise UnstorableText if any of the values (form fields, path parameters) is unstorable()."""
+    if unstorable(values):
+        raise UnstorableText(UNSTORABLE_TEXT)
+
+
+def storable_urls_only(app):
+    """Refuse (400) a request whose path or query string carries a NUL (%00): every path parameter
+    (an item's or session's id) then reaches the database as storable text."""
+
+    async def guarded(scope, receive, send):
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")):
+            response = JSONResponse({"detail": UNSTORABLE_TEXT}, status_code=400)
+            return await response(scope, receive, send)
         return await app(scope, receive, send)
 
     return guarded
