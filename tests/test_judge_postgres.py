@@ -94,6 +94,9 @@ def test_raters_starting_at_once_keep_the_overlap_balanced(two_apps):
     exactly raters_per_item (3) raters each, as if they had come one after another."""
     first, second, url = two_apps
     assert open_assignments(url) == {}, "runs first on the fresh database"
+    # the planner has the items' statistics from start-up on (db.refresh_statistics)
+    assert query(url, "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                      "WHERE relname = 'items'") == {"items": True}
     tokens = [invite(first, f"crowd{i}") for i in range(27)]
     clients = [client_for(first if i % 2 else second, t) for i, t in enumerate(tokens)]
     assignments = at_once([lambda c=c: c.get("/api/next").json()["item"]["assignment_id"] for c in clients])

@@ -123,10 +123,11 @@ CANDIDATES = """
 NEW_ASSIGNMENT = """
     INSERT INTO assignments (public_id, rater_id, item_id, position, a_on_left, assigned_at)
     VALUES (:public_id, :rater, :item, :position, :a_on_left, :now) RETURNING id"""
-# with the rater's progress before this rating (one round trip, not two)
-ASSIGNMENT_TO_RATE = f"""
-    SELECT a.id, a.a_on_left, i.conversation_a_id, i.conversation_b_id, r.id,
-           {RATED}, (SELECT COUNT(*) FROM items WHERE kind = :kind)
+# with what the rater's progress will be (one round trip, not two): a rater's items of a kind are given one
+# at a time, the next only once the last is rated, so rating the item at position p makes p rated
+ASSIGNMENT_TO_RATE = """
+    SELECT a.id, a.a_on_left, i.conversation_a_id, i.conversation_b_id, r.id, a.position,
+           (SELECT COUNT(*) FROM items WHERE kind = :kind)
     FROM assignments a JOIN items i ON i.id = a.item_id LEFT JOIN ratings r ON r.assignment_id = a.id
     WHERE a.public_id = :public_id AND a.rater_id = :rater AND i.kind = :kind"""
 ITEM = "SELECT kind, conversation_a_id, conversation_b_id FROM items WHERE id = :item"
@@ -282,7 +283,7 @@ def submit(tx, rater, assignment_public_id: str, payload: dict, rules: Rules) ->
     found = sql.one(tx, ASSIGNMENT_TO_RATE, public_id=assignment_public_id, rater=rater.id, kind=rules.kind)
     if found is None:
         raise NotFound("no such item for you")  # (or one of the kind the app does not rate now)
-    assignment_id, a_on_left, a_id, b_id, rating_id, done_before, items = found
+    assignment_id, a_on_left, a_id, b_id, rating_id, position, items = found
     if rating_id is not None:
         raise AlreadyRated("you have already rated this item")
     validate(payload, rules)
@@ -298,7 +299,7 @@ def submit(tx, rater, assignment_public_id: str, payload: dict, rules: Rules) ->
                                                 for side, given in payload["scores"].items()
                                                 for dimension, value in given.items()])
     sql.execute(tx, statement, **params)
-    return Stored(stored[0], _progress(done_before + 1, items, rules))
+    return Stored(stored[0], _progress(position, items, rules))
 
 
 def new_token() -> str:

@@ -20,7 +20,7 @@ import sys
 from mhcompare import artifacts
 from mhcompare.config import to_plain
 from mhcompare.errors import UserError
-from mhcompare.judge.db import count_coverage, database_url, open_database, startup_lock
+from mhcompare.judge.db import count_coverage, database_url, open_database, refresh_statistics, startup_lock
 from mhcompare.judge.importing import build_items, conversation_files, import_conversations
 from mhcompare.judge.ratings import Rules
 from mhcompare.judge.rubric import load_rubric
@@ -131,14 +131,15 @@ def live_settings(cfg):
 
 
 def import_experiment(cfg) -> dict:
-    """Load new conversations, make the items for the configured mode, and count how many raters
-    each item has (before any worker serves raters)."""
+    """Load new conversations, make the items for the configured mode, count how many raters each
+    item has, and (PostgreSQL) refresh the planner's statistics; before any worker serves raters."""
     files = conversation_files(artifacts.experiment_dir(cfg))
     database = open_database(database_url(cfg))
     with database.transaction() as session:
         added = import_conversations(session, str(cfg.experiment_name), files)
         items = build_items(session, str(cfg.judge.app.mode))
         count_coverage(session)
+        refresh_statistics(session)
     return {"files": len(files), "conversations_added": added, "items_added": items}
 
 
