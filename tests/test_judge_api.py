@@ -290,3 +290,28 @@ def test_the_app_counts_each_items_raters_again_when_it_starts(tmp_path):
     with sqlite3.connect(database) as conn:
         running, expected = dict(conn.execute("SELECT id, coverage FROM items")), dict(conn.execute(counted))
     assert running == expected and sum(expected.values()) == 2
+
+
+def test_a_switch_of_mode_starts_a_round_of_its_own(tmp_path):
+    """judge.app.mode switched between two runs of the app on one database: the rater gets items of
+    the new kind from 0, the pair left open waits for its round (404 now, not a 500), and the
+    organiser's overview counts the round being rated."""
+    write_conversations(tmp_path / "exp", MODELS)
+    with judge_app(tmp_path, "exp") as base:
+        token = invite(base, "switcher")
+        rater = client_for(base, token)
+        first = rater.get("/api/next").json()["item"]["assignment_id"]
+        assert rater.post("/api/ratings", json=rating(first)).status_code == 201
+        open_pair = rater.get("/api/next").json()["item"]["assignment_id"]
+    with judge_app(tmp_path, "exp", "judge.app.mode=single") as base:
+        rater = client_for(base, token)
+        shown = rater.get("/api/next").json()
+        assert shown["item"]["kind"] == "single" and shown["progress"]["done"] == 0
+        assert rater.post("/api/ratings", json=rating(open_pair)).status_code == 404
+        single = {"assignment_id": shown["item"]["assignment_id"],
+                  "scores": {"conversation": dict.fromkeys(DIMENSIONS, 4)}}
+        assert rater.post("/api/ratings", json=single).json()["progress"]["done"] == 1
+        overview = httpx.get(f"{base}/api/admin/raters", headers=ADMIN).json()["raters"]
+        assert next(r for r in overview if r["name"] == "switcher")["done"] == 1
+    with judge_app(tmp_path, "exp") as base:  # back to pairs: the open pair is continued
+        assert client_for(base, token).get("/api/next").json()["item"]["assignment_id"] == open_pair

@@ -7,7 +7,7 @@ import pytest
 from support.browser import write_conversations
 
 from mhcompare.judge import sql
-from mhcompare.judge.db import Rater, count_coverage, open_database
+from mhcompare.judge.db import Rater, claim_item, count_coverage, open_database
 from mhcompare.judge.importing import build_items, conversation_files, import_conversations
 from mhcompare.judge.ratings import (
     AlreadyRated,
@@ -142,10 +142,23 @@ def test_a_plain_transaction_keeps_all_of_a_request_or_nothing(study):
     with pytest.raises(RuntimeError), database.plain_transaction() as tx:
         sql.execute(tx, "INSERT INTO raters (name, token_hash, active, created_at) VALUES ('half', 'h', 1, 0)")
         raise RuntimeError("the request fails half-way")
+    assert database.engine.pool.checkedout() == 0  # the connection went back to the pool
     with database.plain_transaction() as tx:
         sql.execute(tx, "INSERT INTO raters (name, token_hash, active, created_at) VALUES ('whole', 'w', 1, 0)")
     with database.transaction() as session:
         assert {name for (name,) in sql.all_rows(session, "SELECT name FROM raters")} == {"r1", "whole"}
+    assert database.engine.pool.checkedout() == 0
+
+
+def test_an_item_chosen_because_it_needs_raters_is_taken_only_while_it_still_does(study):
+    database, _ = study
+    with database.plain_transaction() as tx:
+        item = sql.one(tx, "SELECT id FROM items ORDER BY id LIMIT 1")[0]
+        sql.execute(tx, "UPDATE items SET coverage = 3 WHERE id = :item", item=item)
+        assert not claim_item(tx, item, short_of=3)  # filled up since it was chosen
+        assert claim_item(tx, item, short_of=4)
+        assert claim_item(tx, item, short_of=None)  # chosen although it has enough: counted in all the same
+        assert sql.one(tx, "SELECT coverage FROM items WHERE id = :item", item=item)[0] == 5
 
 
 def test_a_replayed_rating_is_refused_and_stores_nothing(study):
@@ -204,7 +217,8 @@ def test_a_change_of_mode_is_a_round_of_its_own(tmp_path):
             current = current_assignment(tx, rater, rules)
             if current.item is not None:
                 assert item_content(tx, current.item.item_id).kind == rules.kind
-                submit(tx, rater, current.item.public_id, scores[rules.kind], rules)
+                stored = submit(tx, rater, current.item.public_id, scores[rules.kind], rules)
+                assert stored.progress == progress(tx, rater, rules)
             return current
 
     with database.plain_transaction() as tx:
@@ -214,7 +228,8 @@ def test_a_change_of_mode_is_a_round_of_its_own(tmp_path):
     with database.plain_transaction() as tx:
         assert current_assignment(tx, rater, pairs) == Current(None, {"done": 2, "total": 2})
         single = current_assignment(tx, rater, singles)  # opens a single item
-        assert single.progress == {"done": 0, "total": 3} and single.item.position == 1
+        assert single.progress == {"done": 0, "total": 3}
+        assert single.item.position == 3  # the rater's third item (positions count both kinds)
         with pytest.raises(NotFound):  # not rated in the pairs' round
             submit(tx, rater, single.item.public_id, scores["single"], pairs)
     with database.plain_transaction() as tx:  # back to pairs: done; the single item waits for its round

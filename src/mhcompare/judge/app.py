@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 
 from mhcompare.judge import blinding, live, sessions
 from mhcompare.judge import ratings as service
-from mhcompare.judge.db import Rater, Rating, open_database
+from mhcompare.judge.db import Assignment, Item, Rater, Rating, open_database
 from mhcompare.judge.live import LiveSettings
 from mhcompare.judge.redaction import Redactor
 from mhcompare.judge.rubric import Dimension
@@ -568,7 +568,9 @@ def create_app(settings: AppSettings):
 
     def overview(session) -> dict:
         raters = session.scalars(select(Rater).order_by(Rater.id)).all()
-        done = dict(session.execute(select(Rating.rater_id, func.count(Rating.id)).group_by(Rating.rater_id)).all())
+        done = dict(session.execute(  # of the kind rated now (judge.app.mode), as the raters see it
+            select(Rating.rater_id, func.count(Rating.id)).join(Rating.assignment).join(Assignment.item)
+            .where(Item.kind == rules.kind).group_by(Rating.rater_id)).all())
         comments = session.scalars(select(Rating).where(Rating.comment != "").order_by(Rating.id.desc())
                                    .limit(50)).unique().all()
         total = min(rules.items_per_rater, service.items_available(session, rules))

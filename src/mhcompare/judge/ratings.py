@@ -103,8 +103,8 @@ RATER_BY_TOKEN = "SELECT id, name FROM raters WHERE token_hash = :token_hash AND
 # may rate pairs first and single conversations later, or back, on one database; each is a round of
 # its own, with its own items, open item and progress.
 RATED = """
-    (SELECT COUNT(*) FROM ratings r JOIN assignments a ON a.id = r.assignment_id JOIN items i ON i.id = a.item_id
-     WHERE r.rater_id = :rater AND i.kind = :kind)"""
+    (SELECT COUNT(r.id) FROM assignments a JOIN items i ON i.id = a.item_id JOIN ratings r ON r.assignment_id = a.id
+     WHERE a.rater_id = :rater AND i.kind = :kind)"""
 PROGRESS = f"""
     SELECT {RATED}, (SELECT COUNT(*) FROM items WHERE kind = :kind)"""
 OPEN_ITEM = """
@@ -115,18 +115,23 @@ OPEN_ITEM = """
 ITEMS_OF_KIND = "SELECT COUNT(*) FROM items WHERE kind = :kind"
 # every item of the kind: how many raters have it (items.coverage: counting every assignment here took
 # time in proportion to the study's size, 1.1 ms on PostgreSQL at 5,000 assignments) and whether
-# this rater has it already
+# this rater has it already; and the rater's last position (positions count the rater's items of
+# every kind, in the order given)
 CANDIDATES = """
-    SELECT i.id, i.balance_key, i.coverage, mine.item_id IS NOT NULL
+    SELECT i.id, i.balance_key, i.coverage, mine.item_id IS NOT NULL,
+           (SELECT COALESCE(MAX(position), 0) FROM assignments WHERE rater_id = :rater)
     FROM items i LEFT JOIN assignments mine ON mine.item_id = i.id AND mine.rater_id = :rater
     WHERE i.kind = :kind"""
 NEW_ASSIGNMENT = """
     INSERT INTO assignments (public_id, rater_id, item_id, position, a_on_left, assigned_at)
     VALUES (:public_id, :rater, :item, :position, :a_on_left, :now) RETURNING id"""
-# with what the rater's progress will be (one round trip, not two): a rater's items of a kind are given one
-# at a time, the next only once the last is rated, so rating the item at position p makes p rated
+# with what the rater's progress will be (one round trip, not two): a rater's items are given one at a
+# time, the next only once the last is rated, so rating an item makes every item of its kind up to its
+# position rated
 ASSIGNMENT_TO_RATE = """
-    SELECT a.id, a.a_on_left, i.conversation_a_id, i.conversation_b_id, r.id, a.position,
+    SELECT a.id, a.a_on_left, i.conversation_a_id, i.conversation_b_id, r.id,
+           (SELECT COUNT(*) FROM assignments earlier JOIN items e ON e.id = earlier.item_id
+            WHERE earlier.rater_id = :rater AND e.kind = :kind AND earlier.position <= a.position),
            (SELECT COUNT(*) FROM items WHERE kind = :kind)
     FROM assignments a JOIN items i ON i.id = a.item_id LEFT JOIN ratings r ON r.assignment_id = a.id
     WHERE a.public_id = :public_id AND a.rater_id = :rater AND i.kind = :kind"""
@@ -197,17 +202,17 @@ def _new_assignment(tx, rater, rules: Rules) -> Current:
     items among the candidates is also their progress (no statement of its own)."""
     for _ in range(CHOOSING_ATTEMPTS):
         rows = sql.all_rows(tx, CANDIDATES, rater=rater.id, kind=rules.kind)  # a row per item of the kind
-        seen = Counter(key for _, key, _, mine in rows if mine)
+        seen = Counter(key for _, key, _, mine, _ in rows if mine)
         assigned = seen.total()
         done = _progress(assigned, len(rows), rules)
         if assigned >= rules.items_per_rater:
             return Current(None, done)
-        candidates = [Candidate(item_id, key, coverage) for item_id, key, coverage, mine in rows if not mine]
+        candidates = [Candidate(item_id, key, coverage) for item_id, key, coverage, mine, _ in rows if not mine]
         if not candidates:
             return Current(None, done)
         chosen = _claim_best(tx, candidates, seen, rules)
         if chosen is not None:
-            return Current(_assign(tx, rater, chosen.item_id, position=assigned + 1), done)
+            return Current(_assign(tx, rater, chosen.item_id, position=rows[0][4] + 1), done)
         # other transactions were giving out the items this rater should get; they commit within
         # milliseconds: count again
         time.sleep(0.002)
@@ -283,7 +288,7 @@ def submit(tx, rater, assignment_public_id: str, payload: dict, rules: Rules) ->
     found = sql.one(tx, ASSIGNMENT_TO_RATE, public_id=assignment_public_id, rater=rater.id, kind=rules.kind)
     if found is None:
         raise NotFound("no such item for you")  # (or one of the kind the app does not rate now)
-    assignment_id, a_on_left, a_id, b_id, rating_id, position, items = found
+    assignment_id, a_on_left, a_id, b_id, rating_id, rated_with_this, items = found
     if rating_id is not None:
         raise AlreadyRated("you have already rated this item")
     validate(payload, rules)
@@ -299,7 +304,7 @@ def submit(tx, rater, assignment_public_id: str, payload: dict, rules: Rules) ->
                                                 for side, given in payload["scores"].items()
                                                 for dimension, value in given.items()])
     sql.execute(tx, statement, **params)
-    return Stored(stored[0], _progress(position, items, rules))
+    return Stored(stored[0], _progress(rated_with_this, items, rules))
 
 
 def new_token() -> str:
