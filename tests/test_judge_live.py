@@ -23,11 +23,13 @@ BETA_SHOWN = BETA_SAYS.replace("I'm Llama, trained by Meta AI", "I am an AI assi
 SERVED = {"alpha-model": "Qwen2.5-7B-Instruct-sft", "beta-model": "Meta-Llama-3.1-8B-Instruct-sft"}
 FAULTS = [("出错$", "error"), ("超时$", "hang"), ("卡住$", "stall"), ("中断$", "drop")]  # on the last words only
 TIMEOUT_S = 2
+ALPHA_NUL_SAYS = "听起来你很累。\x00我在这里陪你。"  # a NUL in a model's reply (PostgreSQL cannot store one)
 
 
 @pytest.fixture(scope="module")
 def models():
-    with StreamingServer(default=ALPHA_SAYS, model=SERVED["alpha-model"], chunk_delay_s=0.015) as alpha, \
+    with StreamingServer(default=ALPHA_SAYS, model=SERVED["alpha-model"], chunk_delay_s=0.015,
+                         rules=[("空字符$", ALPHA_NUL_SAYS)]) as alpha, \
             StreamingServer(default=BETA_SAYS, model=SERVED["beta-model"], chunk_delay_s=0.015, faults=FAULTS,
                             hang_s=3 * TIMEOUT_S) as beta:
         yield {"alpha-model": alpha, "beta-model": beta}
@@ -153,6 +155,16 @@ def test_three_turns_end_the_chat_then_the_rating_is_stored_and_exported(app, mo
     csv_text = httpx.get(f"{app}/api/admin/export.csv?table=live_turns", headers=ADMIN).content.decode("utf-8-sig")
     assert csv_text.splitlines()[0].startswith("session_id,rater_id,rater,scenario_id")
     assert "source" in httpx.get(f"{app}/api/admin/export.csv", headers=ADMIN).text.splitlines()[0]
+
+
+def test_text_no_database_can_store_is_refused_from_raters_and_dropped_from_model_replies(app, models):
+    client = rater(app, "nul")
+    sid = start(client)["session_id"]
+    assert send_turn(client, sid, "你好\x00")["status"] == 400  # the rater's message: refused at the edge
+    turn = send_turn(client, sid, "这一句里有空字符")  # the model's reply: stored without the NUL
+    assert events_of(turn, "done")[0]["turn"] == 1 and events_of(turn, "failed") == []
+    row = next(r for r in live_turns(app, sid) if r["model"] == "alpha-model")
+    assert row["reply_raw"] == ALPHA_NUL_SAYS.replace("\x00", "") == row["reply_shown"]
 
 
 def test_a_model_that_errors_mid_session_fails_alone_and_the_chat_goes_on(app, models):

@@ -304,12 +304,15 @@ def claim_item(tx, item_id: int, short_of: int | None) -> bool:
 def count_coverage(tx) -> None:
     """Every item's coverage counted again from the assignments: at start-up, before raters are
     served (stages/judge_app.import_experiment), so the running count starts exact."""
+    if on_postgresql(tx):  # wait for transactions adding assignments (another instance still serving) to end
+        sql.execute(tx, "LOCK TABLE assignments IN SHARE MODE")
     sql.execute(tx, "UPDATE items SET coverage = (SELECT COUNT(*) FROM assignments a WHERE a.item_id = items.id)")
 
 
 def refresh_statistics(tx) -> None:
-    """PostgreSQL: the planner's statistics of `items`, right after they were made (at start-up; they
-    do not change while the app runs). Until autovacuum got to the fresh table the planner guessed
+    """PostgreSQL: the planner's statistics of `items`, right after they were made (at start-up; which
+    items there are, and of which kind, does not change while the app runs). Until autovacuum got to the
+    fresh table the planner guessed
     one item per kind and read every assignment on each new item: 0.55 ms instead of 0.16 ms at
     4,000 assignments. Not `assignments` and `ratings`: they start empty and grow as raters work,
     and analysed empty the planner took them for tiny (0.52 ms instead of 0.15 ms to find the open
@@ -322,8 +325,9 @@ def add_missing_columns(engine) -> None:
     """Columns added since a database was first made (create_all only makes missing tables):
     items.coverage, filled in by count_coverage."""
     if "coverage" not in {column["name"] for column in inspect(engine).get_columns("items")}:
+        if_new = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""  # two starting at once
         with engine.begin() as connection:
-            connection.exec_driver_sql("ALTER TABLE items ADD COLUMN coverage INTEGER NOT NULL DEFAULT 0")
+            connection.exec_driver_sql(f"ALTER TABLE items ADD COLUMN {if_new}coverage INTEGER NOT NULL DEFAULT 0")
 
 
 def lock_assignments(session) -> bool:

@@ -24,6 +24,7 @@ from mhcompare.judge.db import LiveRating, LiveReply, LiveScore, LiveSession, Li
 from mhcompare.judge.live_chat import FAILED_MESSAGE, Generation, LiveEndpoint, SideResult, model_messages
 from mhcompare.judge.redaction import Redactor
 from mhcompare.judge.scenarios import Scenario
+from mhcompare.judge.security import storable
 
 LABELS = ("A", "B")   # left, right: all the rater ever learns of the two models
 INTERRUPTED = "interrupted: the app stopped during this turn"
@@ -226,8 +227,11 @@ def store_replies(session, job: TurnJob, results: list[SideResult], settings: Li
     screen = settings.crisis_rules if job.scenario_type == "crisis" else None
     for result in results:
         ok = result.error is None
-        session.add(LiveReply(turn_id=turn.id, side=side_of(live, result.label), raw=result.raw, shown=result.shown,
-                              error=result.error, first_token_s=result.first_token_s, seconds=result.seconds,
+        # a model's text is not checked at the edge as the rater's is: a NUL or lone surrogate in it
+        # would make the turn fail to store (PostgreSQL refuses NUL, UTF-8 cannot carry surrogates)
+        session.add(LiveReply(turn_id=turn.id, side=side_of(live, result.label), raw=storable(result.raw),
+                              shown=storable(result.shown), error=storable(result.error),
+                              first_token_s=result.first_token_s, seconds=result.seconds,
                               residual=",".join(redactor.residual_identity(result.shown)) if ok else "",
                               crisis=screen.check(result.raw) if screen is not None and ok else None))
     turn.completed_at = time.time()

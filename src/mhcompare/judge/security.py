@@ -161,6 +161,14 @@ def unstorable(value) -> bool:
     return False
 
 
+def storable(text: str | None) -> str | None:
+    """Text from elsewhere (a model's reply), made storable: NUL characters dropped, lone surrogates
+    replaced by U+FFFD."""
+    if text is None or not unstorable(text):
+        return text
+    return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text.replace("\x00", ""))
+
+
 def check_storable(*values) -> None:
     """Raise UnstorableText if any of the values (form fields, path parameters) is unstorable()."""
     if unstorable(values):

@@ -42,7 +42,7 @@ def start(session, rater: RaterRow | None, lifetime_s: float) -> tuple[str, Logi
 
 
 def find(tx, session_id: str | None, admin: bool) -> SessionRow | None:
-    """The live tx behind a cookie, of the kind asked for; an expired one is deleted on sight."""
+    """The live session behind a cookie, of the kind asked for; an expired one is deleted on sight."""
     if not session_id:
         return None
     found = sql.one(tx, SESSION, id_hash=digest(session_id))
@@ -56,7 +56,7 @@ def find(tx, session_id: str | None, admin: bool) -> SessionRow | None:
 
 
 def rater_of(tx, row: SessionRow) -> RaterRow | None:
-    """The tx's rater, if still active."""
+    """The session's rater, if still active."""
     found = sql.one(tx, ACTIVE_RATER, rater=row.rater_id)
     return RaterRow(*found) if found else None
 
