@@ -321,9 +321,9 @@ def create_app(settings: AppSettings):
     # the response is sent (a 201 means the rating is on disk). A rater's item and rating pages and
     # API calls run on the database's own thread(s) (Database.run), in a plain transaction (plain SQL,
     # no ORM session: Database.plain_transaction), everything else in FastAPI's thread pool; on
-    # SQLite both take the database lock. Not a FastAPI dependency: holding the
-    # SQLite lock across the thread-pool hops between a dependency and its endpoint can exhaust the
-    # pool while the lock holder waits for a thread.
+    # SQLite both take the database lock. Not a FastAPI dependency: holding the SQLite lock across
+    # the thread-pool hops between a dependency and its endpoint can exhaust the pool while the
+    # lock holder waits for a thread.
     def api_rater(request: Request, tx) -> Auth:
         auth = find_rater(request, tx)
         if auth is None:
@@ -522,7 +522,7 @@ def create_app(settings: AppSettings):
         return json_response({"item": item, "progress": current.progress, "rubric": rubric_view})
 
     @app.post("/api/ratings", tags=["rater"], status_code=201,
-              responses={400: {"description": "text that is not valid Unicode"},
+              responses={400: {"description": "text no database can store (a NUL or a lone surrogate)"},
                          401: {"description": "not signed in"}, 403: {"description": "cross-site, or no CSRF token"},
                          404: {"description": "not your item"}, 409: {"description": "already rated"},
                          413: {"description": "body too large"}, 422: {"description": "invalid scores or comment"},

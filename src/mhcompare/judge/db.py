@@ -311,10 +311,9 @@ def count_coverage(tx) -> None:
 
 def refresh_statistics(tx) -> None:
     """PostgreSQL: the planner's statistics of `items`, right after they were made (at start-up; which
-    items there are, and of which kind, does not change while the app runs). Until autovacuum got to the
-    fresh table the planner guessed
-    one item per kind and read every assignment on each new item: 0.55 ms instead of 0.16 ms at
-    4,000 assignments. Not `assignments` and `ratings`: they start empty and grow as raters work,
+    items there are, and of which kind, does not change while the app runs). Until autovacuum got to
+    the fresh table the planner guessed one item per kind and read every assignment on each new
+    item: 0.55 ms instead of 0.16 ms at 4,000 assignments. Not `assignments` and `ratings`: they start empty and grow as raters work,
     and analysed empty the planner took them for tiny (0.52 ms instead of 0.15 ms to find the open
     item); autovacuum analyses them as they grow."""
     if on_postgresql(tx):

@@ -99,6 +99,7 @@ _rng = random.Random(secrets.randbits(128))
 CHOOSING_ATTEMPTS = 100  # PostgreSQL: rounds of choosing (2 ms apart) while others hold every candidate
 
 RATER_BY_TOKEN = "SELECT id, name FROM raters WHERE token_hash = :token_hash AND active"
+ITEMS_OF_KIND = "SELECT COUNT(*) FROM items WHERE kind = :kind"
 # Everything a rater is given, shown and counted is of the app's current kind (judge.app.mode): a study
 # may rate pairs first and single conversations later, or back, on one database; each is a round of
 # its own, with its own items, open item and progress.
@@ -106,13 +107,12 @@ RATED = """
     (SELECT COUNT(r.id) FROM assignments a JOIN items i ON i.id = a.item_id JOIN ratings r ON r.assignment_id = a.id
      WHERE a.rater_id = :rater AND i.kind = :kind)"""
 PROGRESS = f"""
-    SELECT {RATED}, (SELECT COUNT(*) FROM items WHERE kind = :kind)"""
+    SELECT {RATED}, ({ITEMS_OF_KIND})"""
 OPEN_ITEM = """
     SELECT a.id, a.public_id, a.item_id, a.position, a.a_on_left
     FROM assignments a JOIN items i ON i.id = a.item_id LEFT JOIN ratings r ON r.assignment_id = a.id
     WHERE a.rater_id = :rater AND i.kind = :kind AND r.id IS NULL
     ORDER BY a.position LIMIT 1"""
-ITEMS_OF_KIND = "SELECT COUNT(*) FROM items WHERE kind = :kind"
 # every item of the kind: how many raters have it (items.coverage: counting every assignment here took
 # time in proportion to the study's size, 1.1 ms on PostgreSQL at 5,000 assignments) and whether
 # this rater has it already; and the rater's last position (positions count the rater's items of
@@ -128,11 +128,11 @@ NEW_ASSIGNMENT = """
 # with what the rater's progress will be (one round trip, not two): a rater's items are given one at a
 # time, the next only once the last is rated, so rating an item makes every item of its kind up to its
 # position rated
-ASSIGNMENT_TO_RATE = """
+ASSIGNMENT_TO_RATE = f"""
     SELECT a.id, a.a_on_left, i.conversation_a_id, i.conversation_b_id, r.id,
            (SELECT COUNT(*) FROM assignments earlier JOIN items e ON e.id = earlier.item_id
             WHERE earlier.rater_id = :rater AND e.kind = :kind AND earlier.position <= a.position),
-           (SELECT COUNT(*) FROM items WHERE kind = :kind)
+           ({ITEMS_OF_KIND})
     FROM assignments a JOIN items i ON i.id = a.item_id LEFT JOIN ratings r ON r.assignment_id = a.id
     WHERE a.public_id = :public_id AND a.rater_id = :rater AND i.kind = :kind"""
 ITEM = "SELECT kind, conversation_a_id, conversation_b_id FROM items WHERE id = :item"

@@ -170,7 +170,8 @@ def storable(text: str | None) -> str | None:
 
 
 def check_storable(*values) -> None:
-    """Raise UnstorableText if any of the values (form fields, path parameters) is unstorable()."""
+    """Raise UnstorableText if any of the values (a form's fields) is unstorable(); JSON bodies are
+    checked by app.JsonIn, paths and query strings by storable_urls_only."""
     if unstorable(values):
         raise UnstorableText(UNSTORABLE_TEXT)
 

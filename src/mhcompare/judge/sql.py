@@ -5,9 +5,9 @@ and nothing else, for the rater's clicks) or inside an ORM session's transaction
 use the ORM), on the connection underneath it.
 
 Written once with :name parameters, which SQLite's driver takes as they are and PostgreSQL's
-psycopg gets rewritten as %(name)s (so no literal `%` and no `:word` inside string literals). Only
-for rows of plain numbers and text: a JSON column, or anything else needing a SQLAlchemy type, goes
-through SQLAlchemy. One cursor serves a transaction (never committed part-way), and each
+psycopg gets rewritten as %(name)s (so no literal `%` and no `:word` inside string literals). Rows
+come back as the driver gives them: plain numbers and text; a JSON column is text on SQLite and
+parsed by psycopg on PostgreSQL (ratings.item_content parses it where needed). One cursor serves a transaction (never committed part-way), and each
 statement's rows are read before the next runs. Driver errors are the driver's own (sqlite3,
 psycopg), not SQLAlchemy's.
 """
