@@ -6,10 +6,10 @@ import pytest
 from conftest import run_py
 from support.browser import write_conversations
 
-from mhcompare.judge import analysis
-from mhcompare.judge.db import Conversation, Rater, open_database
-from mhcompare.judge.importing import build_items, conversation_files, import_conversations
-from mhcompare.judge.ratings import Rules, current_assignment, item_content, sides, submit
+from mhcompare.judge.stats import analysis
+from mhcompare.judge.store.db import Conversation, Rater, open_database
+from mhcompare.judge.store.importing import build_items, conversation_files, import_conversations
+from mhcompare.judge.store.ratings import Rules, current_assignment, item_content, sides, submit
 
 DIMENSIONS = ["professionalism", "empathy", "practicality", "safety"]
 

@@ -3,7 +3,7 @@ can be measured, orders differ between raters, and nobody gets an item twice."""
 import random
 from collections import Counter
 
-from mhcompare.judge.assign import Candidate, choose_item
+from mhcompare.judge.store.assign import Candidate, choose_item
 
 MODELS = ["a", "b", "c", "d"]
 ITEMS = {i: MODELS[i % 4] for i in range(40)}  # 10 conversations per model

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from support.browser import ADMIN_TOKEN, CHROMIUM, SCENARIOS, chromium, invite, judge_app, write_conversations
 
-from mhcompare.judge.generate import conversation_id
+from mhcompare.judge.simulate.generate import conversation_id
 
 MODELS = ["alpha-model", "beta-model", "gamma-model"]
 pytestmark = [pytest.mark.slow,

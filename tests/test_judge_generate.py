@@ -6,9 +6,9 @@ import pytest
 from conftest import compose_config
 from support.scripted_server import ScriptedServer
 
-from mhcompare.judge.endpoint import ChatEndpoint
-from mhcompare.judge.generate import conversation_id, generate_conversations
-from mhcompare.judge.llm_judge import score_transcript
+from mhcompare.judge.simulate.endpoint import ChatEndpoint
+from mhcompare.judge.simulate.generate import conversation_id, generate_conversations
+from mhcompare.judge.simulate.llm_judge import score_transcript
 from mhcompare.judge.rubric import load_rubric
 from mhcompare.judge.scenarios import load_scenarios
 

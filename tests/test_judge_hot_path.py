@@ -6,10 +6,10 @@ from collections import Counter
 import pytest
 from support.browser import write_conversations
 
-from mhcompare.judge import sql
-from mhcompare.judge.db import Rater, claim_item, count_coverage, open_database
-from mhcompare.judge.importing import build_items, conversation_files, import_conversations
-from mhcompare.judge.ratings import (
+from mhcompare.judge.store import sql
+from mhcompare.judge.store.db import Rater, claim_item, count_coverage, open_database
+from mhcompare.judge.store.importing import build_items, conversation_files, import_conversations
+from mhcompare.judge.store.ratings import (
     AlreadyRated,
     Current,
     NotFound,

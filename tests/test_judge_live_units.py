@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 from support.live_chat import StreamingServer
 
-from mhcompare.judge.assign import LiveCandidate, choose_live
+from mhcompare.judge.store.assign import LiveCandidate, choose_live
 from mhcompare.judge import live_chat
-from mhcompare.judge.db import LiveReply, LiveSession, LiveTurn, Rater, open_database
-from mhcompare.judge.live import INTERRUPTED, recover
+from mhcompare.judge.store.db import LiveReply, LiveSession, LiveTurn, Rater, open_database
+from mhcompare.judge.store.live import INTERRUPTED, recover
 from mhcompare.judge.live_chat import Generation, LiveEndpoint, ask_both, model_messages
 from mhcompare.judge.redaction import Redactor
-from mhcompare.judge.report import write_report
+from mhcompare.judge.stats.report import write_report
 from mhcompare.stages.judge_analysis import analyse
 
 DIMENSIONS = ["professionalism", "empathy", "practicality", "safety"]

@@ -148,7 +148,7 @@ def held_items(server, tmp_path_factory):
     import psycopg
     from sqlalchemy import make_url
 
-    from mhcompare.judge.db import ITEM_LOCK
+    from mhcompare.judge.store.db import ITEM_LOCK
 
     outputs = tmp_path_factory.mktemp("claims")
     write_conversations(outputs / "exp", MODELS)  # 9 pairwise items
@@ -206,8 +206,8 @@ def test_plain_transactions_survive_connections_the_server_dropped(server):
     and the next request gets a working connection."""
     import psycopg
 
-    from mhcompare.judge import sql
-    from mhcompare.judge.db import open_database
+    from mhcompare.judge.store import sql
+    from mhcompare.judge.store.db import open_database
 
     url = fresh_database(server, "dropped")
     database = open_database(url)

@@ -4,9 +4,9 @@ flagged for the organiser. Measured on the shipped phrasings (resources/identity
 import pytest
 from support.browser import write_conversations
 
-from mhcompare.judge import blinding
-from mhcompare.judge.db import Conversation, open_database
-from mhcompare.judge.importing import build_items, conversation_files, import_conversations
+from mhcompare.judge.store import blinding
+from mhcompare.judge.store.db import Conversation, open_database
+from mhcompare.judge.store.importing import build_items, conversation_files, import_conversations
 from mhcompare.judge.redaction import Redactor, fold, load_phrasings, measure, still_names
 
 # conf/judge/default.yaml's judge.redact: the built-in rules must keep their context-awareness
@@ -129,7 +129,7 @@ def test_still_names_compares_folded_text(redact):
 def test_the_analysis_report_shows_redaction_per_model():
     import pandas as pd
 
-    from mhcompare.judge.report import blinding_section
+    from mhcompare.judge.stats.report import blinding_section
 
     scores = pd.DataFrame([
         {"conversation_id": "c1", "model": "qwen", "turns_redacted": 2, "identity_flagged": False},

@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from support.browser import ADMIN_TOKEN, write_conversations
 
-from mhcompare.judge.app import AppSettings, create_app
-from mhcompare.judge.db import open_database
-from mhcompare.judge.importing import build_items, conversation_files, import_conversations
-from mhcompare.judge.ratings import Rules
+from mhcompare.judge.web.app import AppSettings, create_app
+from mhcompare.judge.store.db import open_database
+from mhcompare.judge.store.importing import build_items, conversation_files, import_conversations
+from mhcompare.judge.store.ratings import Rules
 from mhcompare.judge.rubric import Dimension
 
 BASE = "http://127.0.0.1:8765"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from mhcompare.judge.generate import conversation_id
+from mhcompare.judge.simulate.generate import conversation_id
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

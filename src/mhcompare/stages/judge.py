@@ -18,10 +18,10 @@ from pathlib import Path
 from mhcompare import artifacts
 from mhcompare.config import config_hash, to_plain
 from mhcompare.io import atomic_write_text, read_json
-from mhcompare.judge.endpoint import ChatEndpoint
+from mhcompare.judge.simulate.endpoint import ChatEndpoint
 from mhcompare.serving.adapter_check import adapter_check_metrics
-from mhcompare.judge.generate import generate_conversations
-from mhcompare.judge.llm_judge import score_transcript
+from mhcompare.judge.simulate.generate import generate_conversations
+from mhcompare.judge.simulate.llm_judge import score_transcript
 from mhcompare.judge.rubric import load_rubric
 from mhcompare.judge.scenarios import load_scenarios
 

@@ -11,11 +11,11 @@ import logging
 import pandas as pd
 
 from mhcompare import artifacts
-from mhcompare.judge import analysis
-from mhcompare.judge.db import database_url, open_database
-from mhcompare.judge.live import export_all
-from mhcompare.judge.ratings import llm_score_rows
-from mhcompare.judge.report import write_report
+from mhcompare.judge.stats import analysis
+from mhcompare.judge.store.db import database_url, open_database
+from mhcompare.judge.store.live import export_all
+from mhcompare.judge.store.ratings import llm_score_rows
+from mhcompare.judge.stats.report import write_report
 from mhcompare.judge.rubric import load_rubric
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ import sys
 from mhcompare import artifacts
 from mhcompare.config import to_plain
 from mhcompare.errors import UserError
-from mhcompare.judge.db import count_coverage, database_url, open_database, refresh_statistics, startup_lock
-from mhcompare.judge.importing import build_items, conversation_files, import_conversations
-from mhcompare.judge.ratings import Rules
+from mhcompare.judge.store.db import count_coverage, database_url, open_database, refresh_statistics, startup_lock
+from mhcompare.judge.store.importing import build_items, conversation_files, import_conversations
+from mhcompare.judge.store.ratings import Rules
 from mhcompare.judge.rubric import load_rubric
 from mhcompare.judge.security import admin_token_problem, new_secret
 
@@ -72,7 +72,7 @@ def check_workers(workers: int, url: str) -> None:
 def worker_app():
     """One uvicorn worker's app (uvicorn --factory), from the settings the parent left in SETTINGS_ENV.
     Workers run create_app's start-up work (blinding audit, live recovery) one at a time."""
-    from mhcompare.judge.app import create_app
+    from mhcompare.judge.web.app import create_app
 
     settings = pickle.loads(base64.b64decode(os.environ[SETTINGS_ENV]))  # written by run() below, not user input
     with startup_lock(settings.database_url):
@@ -80,7 +80,7 @@ def worker_app():
 
 
 def app_settings(cfg, admin_token: str):
-    from mhcompare.judge.app import AppSettings
+    from mhcompare.judge.web.app import AppSettings
 
     a = cfg.judge.app
     rubric = load_rubric(cfg.judge.rubric)
@@ -109,7 +109,7 @@ def live_endpoint(name: str, node):
 def live_settings(cfg):
     """judge.live resolved, or None when live chats are off."""
     from mhcompare.eval.crisis import CrisisRules
-    from mhcompare.judge.live import LiveSettings
+    from mhcompare.judge.store.live import LiveSettings
     from mhcompare.judge.live_chat import Generation
     from mhcompare.judge.scenarios import load_scenarios, load_support_lines
 
@@ -165,7 +165,7 @@ def admin_token(cfg) -> str:
 def run(cfg) -> dict:
     import uvicorn
 
-    from mhcompare.judge.app import create_app
+    from mhcompare.judge.web.app import create_app
 
     workers = int(cfg.judge.app.get("workers") or 1)
     check_database(database_url(cfg))

@@ -23,8 +23,8 @@ def rated_so_far(cfg):
     """The ratings of the study (a DataFrame with score, model, conversation_id, rater), or None."""
     import pandas as pd
 
-    from mhcompare.judge.db import database_url, open_database
-    from mhcompare.judge.ratings import export_rows
+    from mhcompare.judge.store.db import database_url, open_database
+    from mhcompare.judge.store.ratings import export_rows
 
     url = database_url(cfg)
     if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from mhcompare.io import read_jsonl
-from mhcompare.judge.db import Conversation, Item
+from mhcompare.judge.store.db import Conversation, Item
 from mhcompare.judge.scenarios import SCENARIO_TYPES
 
 REQUIRED = ("conversation_id", "scenario_id", "scenario_type", "model", "seed", "turns")

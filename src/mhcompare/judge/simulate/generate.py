@@ -8,7 +8,7 @@ import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from mhcompare.judge.endpoint import ChatEndpoint
+from mhcompare.judge.simulate.endpoint import ChatEndpoint
 from mhcompare.judge.scenarios import Scenario
 from mhcompare.progress import progress
 

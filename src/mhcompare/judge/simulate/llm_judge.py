@@ -6,7 +6,7 @@ as a failure (recorded, never guessed), so its agreement with humans is measured
 import json
 import re
 
-from mhcompare.judge.endpoint import ChatEndpoint
+from mhcompare.judge.simulate.endpoint import ChatEndpoint
 from mhcompare.judge.rubric import SCALE, Dimension
 from mhcompare.judge.scenarios import Scenario
 

@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from mhcompare.judge import sql
+from mhcompare.judge.store import sql
 
 
 def public_id() -> str:

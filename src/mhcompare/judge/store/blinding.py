@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from sqlalchemy import delete, select
 
-from mhcompare.judge.db import Blinding, Conversation
+from mhcompare.judge.store.db import Blinding, Conversation
 from mhcompare.judge.redaction import Redactor
 
 

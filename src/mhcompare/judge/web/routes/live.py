@@ -27,8 +27,8 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import Field, StrictInt
 from starlette.concurrency import run_in_threadpool
 
-from mhcompare.judge import live
-from mhcompare.judge.live import LiveError, LiveSettings, TurnJob
+from mhcompare.judge.store import live
+from mhcompare.judge.store.live import LiveError, LiveSettings, TurnJob
 from mhcompare.judge.live_chat import ask_both
 from mhcompare.judge.security import check_storable
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from mhcompare.judge import blinding, sql
-from mhcompare.judge.assign import Candidate, choose_item
-from mhcompare.judge.db import Conversation, Rater, Rating, claim_item, lock_rater, public_id
+from mhcompare.judge.store import blinding, sql
+from mhcompare.judge.store.assign import Candidate, choose_item
+from mhcompare.judge.store.db import Conversation, Rater, Rating, claim_item, lock_rater, public_id
 
 SIDES_PAIR = ("left", "right")
 SIDES_SINGLE = ("conversation",)

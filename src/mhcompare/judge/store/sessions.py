@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete
 
-from mhcompare.judge import sql
-from mhcompare.judge.db import LoginSession
-from mhcompare.judge.ratings import RaterRow
+from mhcompare.judge.store import sql
+from mhcompare.judge.store.db import LoginSession
+from mhcompare.judge.store.ratings import RaterRow
 from mhcompare.judge.security import digest, new_secret
 
 # every request of a signed-in browser runs these: plain SQL (sql.py), no ORM objects

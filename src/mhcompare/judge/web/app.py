@@ -30,10 +30,10 @@ from pydantic import BaseModel, Field, StrictInt, model_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy import func, select
 
-from mhcompare.judge import blinding, live, sessions
-from mhcompare.judge import ratings as service
-from mhcompare.judge.db import Assignment, Item, Rater, Rating, open_database
-from mhcompare.judge.live import LiveSettings
+from mhcompare.judge.store import blinding, live, sessions
+from mhcompare.judge.store import ratings as service
+from mhcompare.judge.store.db import Assignment, Item, Rater, Rating, open_database
+from mhcompare.judge.store.live import LiveSettings
 from mhcompare.judge.redaction import Redactor
 from mhcompare.judge.rubric import Dimension
 from mhcompare.judge.security import (
@@ -671,7 +671,7 @@ def create_app(settings: AppSettings):
                         headers={"Content-Disposition": f'attachment; filename="human_judge_{table}.csv"'})
 
     if settings.live is not None:
-        from mhcompare.judge.live_app import Hooks, add_live_routes
+        from mhcompare.judge.web.routes.live import Hooks, add_live_routes
 
         add_live_routes(app, Hooks(database=database, settings=settings.live, rules=rules, rubric=rubric,
                                    redactor=redact, page=page, api_rater=api_rater, page_rater=page_rater,

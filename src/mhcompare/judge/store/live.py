@@ -18,9 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from mhcompare.eval.crisis import CrisisRules
-from mhcompare.judge import ratings
-from mhcompare.judge.assign import LiveCandidate, choose_live
-from mhcompare.judge.db import LiveRating, LiveReply, LiveScore, LiveSession, LiveTurn, Rater, lock_assignments
+from mhcompare.judge.store import ratings
+from mhcompare.judge.store.assign import LiveCandidate, choose_live
+from mhcompare.judge.store.db import LiveRating, LiveReply, LiveScore, LiveSession, LiveTurn, Rater, lock_assignments
 from mhcompare.judge.live_chat import FAILED_MESSAGE, Generation, LiveEndpoint, SideResult, model_messages
 from mhcompare.judge.redaction import Redactor
 from mhcompare.judge.scenarios import Scenario

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mhcompare.io import atomic_write_text
-from mhcompare.judge import analysis
+from mhcompare.judge.stats import analysis
 
 
 def num(value, digits: int = 2) -> str:

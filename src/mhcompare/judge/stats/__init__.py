@@ -1,0 +1,1 @@
+"""The Human Judge's statistics: bootstrap intervals, agreement, Bradley-Terry, and human_judge_analysis.md."""

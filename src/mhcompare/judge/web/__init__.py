@@ -1,0 +1,1 @@
+"""The blind rating web app (stage=judge_app): FastAPI routers, their dependencies, templates and static files."""

@@ -1,0 +1,1 @@
+"""The rating app's routers, one per concern."""
