@@ -1,13 +1,20 @@
 """Human Judge: simulated counselling sessions, a blind rating web app, and their statistics.
 
-    scenarios.py   client personas (the YAML bank)      rubric.py     dimensions and 1-5 anchors
-    endpoint.py    an OpenAI-compatible chat model      generate.py   AI client x served counsellor
-    llm_judge.py   an LLM scores a transcript           db.py         the rating database (SQLAlchemy)
-    importing.py   conversations.jsonl -> items         assign.py     which item a rater sees next
-    ratings.py     submit, progress, export             app.py        the FastAPI web app and JSON API
-    redaction.py   model self-identification -> "AI 助手" blinding.py  what redaction changed, per model
-    security.py    CSRF, sign-in throttle, admin token  sessions.py   server-side browser sign-ins
-    analysis.py    bootstrap, alpha, Bradley-Terry      report.py     human_judge_analysis.md and plots
-    live.py        live blind chats: sessions, ratings  live_chat.py  both models asked at once, streamed
-    live_app.py    the live chat's routes (/live, /api/live/...)
+    simulate/   stage=judge: an AI client talks with a served counsellor (generate.py over an
+                OpenAI-compatible endpoint.py); an LLM judge scores each transcript (llm_judge.py)
+    web/        stage=judge_app, the rating web app: app.py assembles it; deps.py says who is asking
+                (auth and CSRF as FastAPI dependencies); routes/ signin, rater, admin, live, one
+                router each; templates/ and static/ beside them
+    store/      the web app's database layer: tables (db.py), plain SQL (sql.py), sign-in sessions,
+                which item a rater sees next (assign.py), ratings, live chats, import and export
+    stats/      stage=judge_analysis: bootstrap, alpha, Bradley-Terry (analysis.py) and
+                human_judge_analysis.md (report.py)
+
+    scenarios.py  rubric.py  redaction.py  security.py  live_chat.py
+                the pieces more than one wing uses: client personas, dimensions and anchors,
+                model self-identification -> "AI 助手", tokens/CSRF/throttle/storable text, and
+                both live models asked at once
+
+Imports run downward only: web -> store -> the shared pieces; simulate and stats use the shared
+pieces and never each other or store/web (tests/test_judge_layout.py).
 """

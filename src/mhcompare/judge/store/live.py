@@ -6,7 +6,7 @@ pairs and scenarios); which model shows as A (left) is random. The rater only ev
 the session's random id and redacted replies; the database keeps the models, the raw replies,
 every failure and, in crisis scenarios, the crisis rule screen's result for the organiser. Every
 turn and rating is committed before the response that reports it. The model calls themselves
-are in live_chat.py; the web routes in live_app.py.
+are in live_chat.py; the web routes in web/routes/live.py.
 """
 import itertools
 import random
