@@ -15,6 +15,7 @@ Inputs are checked before the server starts; the server is stopped on exit, also
 """
 import logging
 import time
+from dataclasses import dataclass, field
 from statistics import fmean
 
 from omegaconf import OmegaConf
@@ -40,8 +41,41 @@ log = logging.getLogger(__name__)
 TASKS = ("psych_mcq", "dialogue", "crisis", "perf")
 
 
+@dataclass
+class EvalInputs:
+    """What the stage will evaluate, every part checked before the (slow) server starts."""
+    tasks: list[str]
+    benchmarks: list
+    judge: LLMJudge | None = None                          # the LLM judge, when eval.judge.base_url is set
+    rules: CrisisRules | None = None                       # the crisis rule screen
+    dataset_args: dict = field(default_factory=dict)       # EvalScope's datasets, on local data
+    qa_sets: dict = field(default_factory=dict)            # the dialogue and crisis items
+    held_out: list = field(default_factory=list)           # every counsellor turn of the held-out dialogues
+
+
 def run(cfg) -> dict:
     out = artifacts.stage_dir(cfg, "eval")
+    tasks, benchmarks, expected = checked_settings(cfg)
+    if not cfg.force and artifacts.is_done(out, expected):
+        log.info("eval: %s is done; skipped (force=true redoes it)", out)
+        return read_json(out / "metrics.json")
+    started = time.time()
+    for stale in ("done.json", "metrics.json", "benchmarks.json"):  # from an earlier run with other inputs
+        (out / stale).unlink(missing_ok=True)
+    inputs = checked_inputs(cfg, out, tasks, benchmarks)
+    served, metrics = evaluate_while_served(cfg, out, inputs)
+    metrics.update(score_after_serving(cfg, out, inputs, served))
+    artifacts.write_metrics(out, metrics)
+    log_metrics(cfg, "eval", metrics)
+    artifacts.mark_done(out, expected, started)
+    log.info("eval: %s seed %s -> %s", cfg.model.name, cfg.seed,
+             ", ".join(f"{k}={v:.3g}" for k, v in metrics.items() if isinstance(v, float)))
+    return metrics
+
+
+def checked_settings(cfg) -> tuple[list[str], list, dict]:
+    """The tasks and benchmarks asked for, and the fingerprint a finished eval must match: the eval
+    settings (enabled benchmarks only), the trained adapter and the benchmarks' fetched data."""
     external = cfg.eval.serving.backend == "external"
     train_done = artifacts.read_done(artifacts.stage_dir(cfg, "train"))
     if train_done is None and not external:
@@ -64,22 +98,20 @@ def run(cfg) -> dict:
     expected = {"config": config_hash(evaluated), "train": train_done["fingerprint"] if train_done else None}
     if benchmarks:  # refetched benchmark data is new input
         expected["benchmark_data"] = {b.name: bench.data_fingerprint(b) for b in benchmarks}
-    if not cfg.force and artifacts.is_done(out, expected):
-        log.info("eval: %s is done; skipped (force=true redoes it)", out)
-        return read_json(out / "metrics.json")
+    return tasks, benchmarks, expected
 
-    started = time.time()
-    for stale in ("done.json", "metrics.json", "benchmarks.json"):  # from an earlier run with other inputs
-        (out / stale).unlink(missing_ok=True)
-    # every input is checked before the (slow) server starts
-    judge = None
+
+def checked_inputs(cfg, out, tasks: list[str], benchmarks: list) -> EvalInputs:
+    """Every input checked before the (slow) server starts: the judge and guard reachable, the
+    question files valid, the benchmarks fetched; the dialogue and crisis items written for EvalScope."""
+    inputs = EvalInputs(tasks, benchmarks)
     if cfg.eval.judge.base_url:
-        judge = LLMJudge(cfg.eval.judge.base_url, cfg.eval.judge.model, cfg.eval.judge.api_key_env,
-                         float(cfg.eval.judge.timeout_s), cfg.eval.judge.dimensions)
-        judge.check_reachable()
+        inputs.judge = LLMJudge(cfg.eval.judge.base_url, cfg.eval.judge.model, cfg.eval.judge.api_key_env,
+                                float(cfg.eval.judge.timeout_s), cfg.eval.judge.dimensions)
+        inputs.judge.check_reachable()
     if "crisis" in tasks and cfg.eval.guard.base_url:
         guard_client(cfg, Endpoint(str(cfg.eval.guard.base_url), str(cfg.eval.guard.model))).check_reachable()
-    dataset_args, qa_sets = {}, {}
+    dataset_args, qa_sets = inputs.dataset_args, inputs.qa_sets
     if "psych_mcq" in tasks:
         for path in mcq_files(cfg.eval.psych_mcq.local_path, cfg.eval.psych_mcq.subsets):
             check_mcq_file(path)
@@ -91,31 +123,37 @@ def run(cfg) -> dict:
         bench.check_data(benchmark)
     dataset_args.update(bench.dataset_args(benchmarks))
     # every counsellor turn of the held-out dialogues: the dialogue task's items and perf's prompts
-    held_out = dialogue_records(artifacts.data_dir(cfg) / "val.jsonl", None) if {"dialogue", "perf"} & set(tasks) else []
+    if {"dialogue", "perf"} & set(tasks):
+        inputs.held_out = dialogue_records(artifacts.data_dir(cfg) / "val.jsonl", None)
     if "dialogue" in tasks:
-        qa_sets["dialogue"] = held_out[:cfg.eval.dialogue.max_items] if cfg.eval.dialogue.max_items else held_out
+        limit = cfg.eval.dialogue.max_items
+        qa_sets["dialogue"] = inputs.held_out[:limit] if limit else inputs.held_out
     if "crisis" in tasks:
-        rules = CrisisRules.load(cfg.eval.crisis.rules)
+        inputs.rules = CrisisRules.load(cfg.eval.crisis.rules)
         qa_sets["crisis"] = crisis_records(cfg.eval.crisis.prompts)
     if qa_sets:
         # ROUGE only: BLEU is computed here, cumulative (eval/scores.py); EvalScope's own needs NLTK
         # data an offline node lacks and logged an ERROR per reply without Chinese
         dataset_args["general_qa"] = {"local_path": str(write_qa_sets(out / "data", qa_sets)),
                                       "subset_list": sorted(qa_sets), "metric_list": ["Rouge"]}
+    return inputs
 
+
+def evaluate_while_served(cfg, out, inputs: EvalInputs) -> tuple[str, dict]:
+    """Serve the model (and the guard), run EvalScope and `evalscope perf` against it, and score the
+    crisis replies while the guard is up. Returns the served model's name and these metrics."""
     from mhcompare.serving import served_model
     from mhcompare.serving.server import served_guard
 
-    work_dir = out / "evalscope"
-    metrics = {}
+    tasks, work_dir, metrics = inputs.tasks, out / "evalscope", {}
     with served_guard(cfg, out / "guard_server.log") as guard_endpoint, served_model(cfg) as endpoint:
-        if dataset_args:
+        if inputs.dataset_args:
             from mhcompare.eval.evalscope_run import run_evalscope
-            run_evalscope(endpoint, dataset_args, work_dir, cfg.eval.generation, cfg.eval.eval_batch_size,
+            run_evalscope(endpoint, inputs.dataset_args, work_dir, cfg.eval.generation, cfg.eval.eval_batch_size,
                           cfg.eval.limit)
         if "perf" in tasks:
             from mhcompare.eval.perf import run_perf
-            prompts = [r["messages"][-1]["content"] for r in held_out]
+            prompts = [r["messages"][-1]["content"] for r in inputs.held_out]
             perf = run_perf(endpoint, prompts, cfg.eval.perf.concurrency, cfg.eval.perf.requests_per_level,
                             cfg.eval.perf.max_tokens, out / "perf")
             metrics.update({f"eval.perf.{k}": v for k, v in perf.items()})
@@ -124,12 +162,20 @@ def run(cfg) -> dict:
         if "crisis" in tasks:  # while the guard is served
             guard = guard_client(cfg, guard_endpoint)
             items = read_reviews(reviews_path(work_dir, served, "general_qa", "crisis"))
-            rows, crisis = score_crisis([i["prediction"] for i in items], [qa_sets["crisis"][i["index"]] for i in items],
-                                        rules, guard, judge, render_history)
+            rows, crisis = score_crisis([i["prediction"] for i in items],
+                                        [inputs.qa_sets["crisis"][i["index"]] for i in items],
+                                        inputs.rules, guard, inputs.judge, render_history)
             atomic_write_text(out / "items" / "crisis.jsonl", to_jsonl(rows))
             metrics.update(crisis)
-            metrics.update(rule_screen_figures(rules, cfg.eval.crisis.validation))
+            metrics.update(rule_screen_figures(inputs.rules, cfg.eval.crisis.validation))
+    return served, metrics
 
+
+def score_after_serving(cfg, out, inputs: EvalInputs, served: str) -> dict:
+    """Score EvalScope's reviews per task: the psychology MCQ (with the longest-option baseline),
+    EvalScope's built-in sets, the recognised benchmarks (with eval/benchmarks.json) and dialogue
+    quality; each task's per-item rows go to eval/items/."""
+    tasks, benchmarks, work_dir, metrics = inputs.tasks, inputs.benchmarks, out / "evalscope", {}
     if "psych_mcq" in tasks:
         files = mcq_files(cfg.eval.psych_mcq.local_path, cfg.eval.psych_mcq.subsets)
         rows = [row for subset, path in zip(cfg.eval.psych_mcq.subsets, files)
@@ -153,12 +199,7 @@ def run(cfg) -> dict:
         atomic_write_json(out / "benchmarks.json", {b.name: bench.provenance(b) for b in benchmarks})
     if "dialogue" in tasks:
         metrics.update(score_dialogue(read_reviews(reviews_path(work_dir, served, "general_qa", "dialogue")),
-                                      qa_sets["dialogue"], judge, out))
-    artifacts.write_metrics(out, metrics)
-    log_metrics(cfg, "eval", metrics)
-    artifacts.mark_done(out, expected, started)
-    log.info("eval: %s seed %s -> %s", cfg.model.name, cfg.seed,
-             ", ".join(f"{k}={v:.3g}" for k, v in metrics.items() if isinstance(v, float)))
+                                      inputs.qa_sets["dialogue"], inputs.judge, out))
     return metrics
 
 

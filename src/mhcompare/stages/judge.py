@@ -13,6 +13,7 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from mhcompare import artifacts
@@ -95,70 +96,120 @@ def served_base_as_client(cfg, endpoint) -> ChatEndpoint:
                         timeout_s=float(node.timeout_s), max_retries=int(node.max_retries))
 
 
-def run(cfg) -> dict:
-    from mhcompare.serving import served_model
+@dataclass
+class Cast:
+    """Who takes part, resolved before the server starts: the personas, the rubric, the AI client
+    (None while it is to be played by the served base model) and the LLM judge (None when off)."""
+    scenarios: list
+    rubric: list
+    client: ChatEndpoint | None
+    llm_judge: ChatEndpoint | None
+    served_client: bool
 
+    def scenario(self, record: dict):
+        """The scenario a conversation played."""
+        return self.by_id[record["scenario_id"]]
+
+    def __post_init__(self):
+        self.by_id = {s.id: s for s in self.scenarios}
+
+
+@dataclass
+class Talked:
+    """What the served sessions left: the conversations, the endpoint used per role (their usage is
+    this run's cost), the served model's adapter check, and the conversations kept as they finished."""
+    records: list[dict]
+    endpoints: dict
+    adapter_check: object
+    kept: PartialConversations
+
+
+def run(cfg) -> dict:
     out = artifacts.stage_dir(cfg, "judge")
     expected = fingerprint(cfg)
     if not cfg.force and artifacts.is_done(out, expected):
         log.info("judge: %s is done; skipped (force=true redoes it)", out)
         return read_json(out / "metrics.json")
     started = time.time()
+    cast = read_cast(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    talked = talk_while_served(cfg, cast, out, expected)
+    if cast.llm_judge is not None:
+        score_with_llm_judge(cfg, cast, talked.records)
+    metrics = write_outputs(cfg, out, cast, talked, started)
+    artifacts.mark_done(out, expected, started)
+    talked.kept.discard()
+    log.info("judge: %d conversations -> %s", len(talked.records), out / "conversations.jsonl")
+    return metrics
+
+
+def read_cast(cfg) -> Cast:
+    """Inputs checked: the scenario bank, the rubric, the client's and the LLM judge's settings."""
     scenarios = load_scenarios(cfg.judge.scenarios, cfg.judge.scenario_types, cfg.judge.scenarios_per_type)
     rubric = load_rubric(cfg.judge.rubric)
-    # "served": the client is played by the base model of the server started below (offline, e.g. the
-    # demo's tiny model), else any OpenAI-compatible chat model (DeepSeek by default)
+    # "served": the client is played by the base model of the server the stage starts (offline, e.g.
+    # the demo's tiny model), else any OpenAI-compatible chat model (DeepSeek by default)
     served_client = str(cfg.judge.client.base_url) == "served"
     client = None if served_client else ChatEndpoint.from_config(cfg.judge.client)
     llm_judge = ChatEndpoint.from_config(cfg.judge.llm_judge) if cfg.judge.llm_judge.enabled else None
-    by_id = {s.id: s for s in scenarios}
+    return Cast(scenarios, rubric, client, llm_judge, served_client)
 
-    out.mkdir(parents=True, exist_ok=True)
+
+def talk_while_served(cfg, cast: Cast, out: Path, expected: dict) -> Talked:
+    """Serve the run's model and let the client talk with it through every scenario (each
+    conversation gets its scenario's title and presenting problem); conversations an interrupted
+    run under the same settings finished are not asked for again."""
+    from mhcompare.serving import served_model
+
     with served_model(cfg, log_path=out / "server.log") as endpoint:
         c = cfg.judge.counsellor
         counsellor = ChatEndpoint(base_url=endpoint.base_url, model=endpoint.model,
                                   temperature=float(c.temperature), max_tokens=int(c.max_tokens),
                                   timeout_s=float(c.timeout_s), max_retries=int(c.max_retries))
-        if served_client:
-            client = served_base_as_client(cfg, endpoint)
-        log.info("judge: %d scenarios x %d turns with %s seed %s (client %s)", len(scenarios),
+        client = served_base_as_client(cfg, endpoint) if cast.served_client else cast.client
+        log.info("judge: %d scenarios x %d turns with %s seed %s (client %s)", len(cast.scenarios),
                  cfg.judge.turns, cfg.model.name, cfg.seed, client.model)
         kept = PartialConversations(out / "conversations.partial.jsonl", expected)
         if kept.records:
             log.info("judge: %d conversations kept from an interrupted run; not paid for again", len(kept.records))
-        records = generate_conversations(scenarios, counsellor, client, turns=int(cfg.judge.turns),
+        records = generate_conversations(cast.scenarios, counsellor, client, turns=int(cfg.judge.turns),
                                          seed=int(cfg.seed), counsellor_system_prompt=str(c.system_prompt),
                                          model=str(cfg.model.name), experiment=str(cfg.experiment_name),
                                          concurrency=int(cfg.judge.concurrency), finished=kept.records,
                                          on_finish=kept.add)
         adapter_check = endpoint.adapter_check
     for record in records:
-        record["scenario_title"] = by_id[record["scenario_id"]].title
-        record["presenting_problem"] = by_id[record["scenario_id"]].presenting_problem
-    if llm_judge is not None:
-        with ThreadPoolExecutor(max_workers=max(1, int(cfg.judge.concurrency))) as pool:
-            verdicts = pool.map(lambda r: score_transcript(llm_judge, rubric, by_id[r["scenario_id"]], r["turns"],
-                                                           seed=int(cfg.seed)), records)
-            for record, verdict in zip(records, verdicts):
-                record["llm_judge"] = verdict
+        record["scenario_title"] = cast.scenario(record).title
+        record["presenting_problem"] = cast.scenario(record).presenting_problem
+    return Talked(records, {"counsellor": counsellor, "client": client, "llm_judge": cast.llm_judge},
+                  adapter_check, kept)
 
+
+def score_with_llm_judge(cfg, cast: Cast, records: list[dict]) -> None:
+    with ThreadPoolExecutor(max_workers=max(1, int(cfg.judge.concurrency))) as pool:
+        verdicts = pool.map(lambda r: score_transcript(cast.llm_judge, cast.rubric, cast.scenario(r), r["turns"],
+                                                       seed=int(cfg.seed)), records)
+        for record, verdict in zip(records, verdicts):
+            record["llm_judge"] = verdict
+
+
+def write_outputs(cfg, out: Path, cast: Cast, talked: Talked, started: float) -> dict:
+    """conversations.jsonl and metrics.json: counts, reply lengths, LLM-judge means, and what this
+    run cost per role (conversations kept from an interrupted run are not counted again)."""
+    records = talked.records
     atomic_write_text(out / "conversations.jsonl",
                       "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     replies = [len(t["content"]) for r in records for t in r["turns"] if t["role"] == "counsellor"]
     metrics = {"judge.conversations": len(records), "judge.turns": int(cfg.judge.turns),
-               "judge.client_model": client.model,
+               "judge.client_model": talked.endpoints["client"].model,
                "judge.counsellor_reply_chars.mean": statistics.fmean(replies) if replies else None,
                "judge.runtime_s": round(time.time() - started, 3)}
-    if llm_judge is not None:
-        metrics.update(llm_metrics(records, rubric))
-    # what this run cost, per role (conversations kept from an interrupted run are not counted again)
-    for role, endpoint_used in (("counsellor", counsellor), ("client", client), ("llm_judge", llm_judge)):
+    if cast.llm_judge is not None:
+        metrics.update(llm_metrics(records, cast.rubric))
+    for role, endpoint_used in talked.endpoints.items():
         if endpoint_used is not None:
             for key in ("prompt_tokens", "completion_tokens", "requests"):
                 metrics[f"judge.usage.{role}.{key}"] = endpoint_used.usage[key]
-    metrics.update(adapter_check_metrics("judge", adapter_check))
+    metrics.update(adapter_check_metrics("judge", talked.adapter_check))
     artifacts.write_metrics(out, metrics)
-    artifacts.mark_done(out, expected, started)
-    kept.discard()
-    log.info("judge: %d conversations -> %s", len(records), out / "conversations.jsonl")
     return metrics

@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from mhcompare import artifacts
@@ -64,8 +65,43 @@ def fingerprint(swift_args: dict, data_hash: str, versions: dict) -> dict:
     return {"config": config_hash(stable), "data_hash": data_hash, "runtime": config_hash(versions)}
 
 
+@dataclass
+class TrainJob:
+    """One run's training, resolved and checked before anything is written."""
+    python: str                  # the interpreter of the model's runtime
+    versions: dict               # its library versions
+    gpus: int
+    recipe: dict                 # the fair recipe, adapted to this machine
+    notes: list[str]             # what was adapted, and why
+    files: dict                  # the prepared train/val files and their hash
+    swift_args: dict             # every `swift sft` argument
+    expected: dict               # the fingerprint a finished run must match
+
+
 def run(cfg) -> dict:
     out = artifacts.stage_dir(cfg, "train")
+    job = resolve_job(cfg, out)
+    if not cfg.force and artifacts.is_done(out, job.expected):
+        log.info("train: %s is done; skipped (force=true redoes it)", out)
+        return read_json(out / "metrics.json")
+    resumed_from, tokens_at_resume = start_or_resume(cfg, out, job)
+    started = time.time()
+    result = run_swift(cfg, out, job)
+    summary = train_summary(artifacts.swift_output_dir(out) / "logging.jsonl")
+    keep_adapter(summary, out / "adapter")
+    metrics = train_metrics(cfg, summary=summary, result=result, recipe=job.recipe, gpus=job.gpus,
+                            resumed_from=resumed_from, tokens_at_resume=tokens_at_resume,
+                            adapter_dir=out / "adapter", versions=job.versions)
+    artifacts.write_metrics(out, metrics)
+    artifacts.mark_done(out, job.expected, started, data_hash=job.files["data_hash"], notes=job.notes)
+    log.info("train: %s seed %s eval_loss=%.4f tokens/s=%.1f -> %s", cfg.model.name, cfg.seed,
+             metrics.get("train.eval_loss", float("nan")), metrics["train.tokens_per_s"], out)
+    return metrics
+
+
+def resolve_job(cfg, out: Path) -> TrainJob:
+    """Inputs checked: tracking, the runtime, the recipe for this machine, the model's files, the
+    prepared data; then every `swift sft` argument and the fingerprint they make."""
     check_tracking(cfg)
     python = runtime_python(cfg.runtimes.root, cfg.model.runtime, cfg.model.name)
     versions = library_versions(python)
@@ -73,50 +109,54 @@ def run(cfg) -> dict:
     recipe, notes = resolve_recipe(cfg, gpus, flash_attn_installed=bool(versions.get("flash-attn")))
     location = model_location(cfg)
     files = prepared_files(cfg)
-    swift_dir = artifacts.swift_output_dir(out)
-    swift_args = build_swift_args(cfg, location, files, swift_dir, recipe)
-    expected = fingerprint(swift_args, files["data_hash"], versions)
-    if not cfg.force and artifacts.is_done(out, expected):
-        log.info("train: %s is done; skipped (force=true redoes it)", out)
-        return read_json(out / "metrics.json")
+    swift_args = build_swift_args(cfg, location, files, artifacts.swift_output_dir(out), recipe)
+    return TrainJob(python, versions, gpus, recipe, notes, files, swift_args,
+                    fingerprint(swift_args, files["data_hash"], versions))
+
+
+def start_or_resume(cfg, out: Path, job: TrainJob) -> tuple[Path | None, int]:
+    """Clear a run made under other settings (or any, with force=true); resume from the newest
+    checkpoint otherwise. Returns that checkpoint and the tokens seen up to it."""
     previous = out / "attempt.json"
-    if cfg.force or (previous.exists() and read_json(previous)["fingerprint"] != expected):
+    if cfg.force or (previous.exists() and read_json(previous)["fingerprint"] != job.expected):
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    for note in notes:
+    for note in job.notes:
         log.warning("train: %s", note)
-    resume = latest_checkpoint(swift_dir)
+    resume = latest_checkpoint(artifacts.swift_output_dir(out))
     tokens_at_resume = 0
     if resume is not None:
-        swift_args["resume_from_checkpoint"] = str(resume)
+        job.swift_args["resume_from_checkpoint"] = str(resume)
         tokens_at_resume = read_json(resume / "trainer_state.json").get("num_input_tokens_seen", 0)
         log.info("train: resuming from %s", resume)
-    atomic_write_json(previous, {"fingerprint": expected, "swift_args": swift_args, "notes": notes})
+    atomic_write_json(previous, {"fingerprint": job.expected, "swift_args": job.swift_args, "notes": job.notes})
+    return resume, tokens_at_resume
 
-    started = time.time()
-    cmd = swift_command(python, gpus) + as_cli(for_swift_version(swift_args, versions["ms-swift"]))
+
+def run_swift(cfg, out: Path, job: TrainJob) -> dict:
+    """`swift sft` as a child process in the model's runtime, its log streamed to swift.log and its
+    metrics to the tracker; stops with the log's last lines if it fails."""
+    cmd = swift_command(job.python, job.gpus) + as_cli(for_swift_version(job.swift_args, job.versions["ms-swift"]))
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
-    if not gpus:
+    if not job.gpus:
         env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-    with TrainingLogFollower(cfg, swift_dir / "logging.jsonl", config={**swift_args, "notes": notes}):
+    logging_jsonl = artifacts.swift_output_dir(out) / "logging.jsonl"
+    with TrainingLogFollower(cfg, logging_jsonl, config={**job.swift_args, "notes": job.notes}):
         result = run_streamed(cmd, out / "swift.log", env=env)
     check_not_stopped(result["returncode"], "ms-swift")
     if result["returncode"] != 0:
         raise TrainError(f"ms-swift exited with status {result['returncode']} for {cfg.model.name} seed {cfg.seed}; "
                          f"full log: {out / 'swift.log'}\n--- last lines ---\n{result['tail']}")
+    return result
 
-    summary = train_summary(swift_dir / "logging.jsonl")
+
+def keep_adapter(summary: dict, adapter_dir: Path) -> None:
+    """The best (else the last) checkpoint's adapter files, into adapter/ (all or nothing)."""
     checkpoint = summary["final"].get("best_model_checkpoint") or summary["final"]["last_model_checkpoint"]
-    with atomic_dir(out / "adapter") as tmp:
+    with atomic_dir(adapter_dir) as tmp:
         for name in ADAPTER_FILES:
             if (Path(checkpoint) / name).exists():
                 shutil.copy2(Path(checkpoint) / name, tmp / name)
-    metrics = train_metrics(cfg, summary, result, recipe, gpus, resume, tokens_at_resume, out / "adapter", versions)
-    artifacts.write_metrics(out, metrics)
-    artifacts.mark_done(out, expected, started, data_hash=files["data_hash"], notes=notes)
-    log.info("train: %s seed %s eval_loss=%.4f tokens/s=%.1f -> %s", cfg.model.name, cfg.seed,
-             metrics.get("train.eval_loss", float("nan")), metrics["train.tokens_per_s"], out)
-    return metrics
 
 
 def swift_command(python: str, gpus: int) -> list[str]:
@@ -125,7 +165,8 @@ def swift_command(python: str, gpus: int) -> list[str]:
     return [python, "-m", "swift.cli.sft"]
 
 
-def train_metrics(cfg, summary, result, recipe, gpus, resumed_from, tokens_at_resume, adapter_dir, versions) -> dict:
+def train_metrics(cfg, *, summary: dict, result: dict, recipe: dict, gpus: int, resumed_from: Path | None,
+                  tokens_at_resume: int, adapter_dir: Path, versions: dict) -> dict:
     """Flat, unit-bearing numbers. Time, GPU-hours and the mean loss cover every segment of a run
     that was resumed; throughput is measured on the last segment alone (a clean measurement)."""
     runtime, final = summary["runtime"], summary["final"]
