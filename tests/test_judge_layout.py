@@ -79,3 +79,61 @@ def test_the_web_apps_templates_and_static_files_are_package_data():
         files = [p for p in (JUDGE / "web" / folder).iterdir() if p.is_file()]
         assert files, f"no files in judge/web/{folder}"
         assert set(files) <= shipped, f"judge/web/{folder} is not in pyproject's package-data"
+
+
+# the web app's routers: who may call each route is declared, and no POST goes without its CSRF check
+SIGN_IN = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("GET", "/admin/login"), ("POST", "/admin/login")}
+
+
+def callers(route) -> list:
+    """The `Asking` dependencies (web/deps.py) a route declares."""
+    from mhcompare.judge.web.deps import Asking
+
+    return [d.call for d in route.dependant.dependencies if isinstance(d.call, Asking)]
+
+
+def unguarded(routers) -> list[str]:
+    wrong = []
+    for router in routers:
+        for route in router.routes:
+            for method in route.methods:
+                asking = callers(route)
+                if (method, route.path) in SIGN_IN:  # the sign-in forms check their own CSRF cookie
+                    continue
+                if len(asking) != 1:
+                    wrong.append(f"{method} {route.path}: declares no caller (RaterApi, AdminForm, ...)")
+                elif asking[0].posting != (method == "POST"):
+                    wrong.append(f"{method} {route.path}: posting={asking[0].posting}")
+                elif asking[0].admin != (route.path.startswith(("/admin", "/api/admin"))):
+                    wrong.append(f"{method} {route.path}: admin={asking[0].admin}")
+    return wrong
+
+
+def test_every_route_declares_who_may_call_it_and_every_post_checks_csrf():
+    from mhcompare.judge.web.routes import admin, live, rater, signin
+
+    routers = (signin.router, rater.router, admin.router, live.router)
+    assert sum(len(r.routes) for r in routers) >= 30
+    assert unguarded(routers) == []
+
+
+def test_the_route_check_sees_a_post_without_csrf():
+    from fastapi import APIRouter
+
+    from mhcompare.judge.web.deps import AdminApi, RaterApi
+
+    def anyone(caller: str):  # no caller at all
+        pass
+
+    def rate(caller: RaterApi):  # a POST with the reading (no CSRF) dependency
+        pass
+
+    def raters(caller: AdminApi):  # the organiser's dependency on a rater's route
+        pass
+
+    router = APIRouter()
+    router.post("/api/ratings")(anyone)
+    router.post("/api/next")(rate)
+    router.get("/api/progress")(raters)
+    assert [line.split(":")[0] for line in unguarded([router])] == [
+        "POST /api/ratings", "POST /api/next", "GET /api/progress"]
