@@ -14,11 +14,11 @@
    adapter is in effect, and runs `evalscope perf` at concurrency 1, 8 and 32;
 4. writes everything as one JSON and prints it.
 
-MFU = tokens/s x 4N / peak FLOP/s. For LoRA the forward pass costs 2N FLOPs per token and the
-backward pass 2N more for the input gradients (the frozen weights need no weight gradients; the
-LoRA matrices' own are negligible). Gradient checkpointing's recomputation and attention FLOPs are
-not counted: MFU counts the model's work, not the implementation's. N = base-model parameters;
-peak = 989 TFLOP/s dense BF16 for H100/H200 SXM.
+MFU, tokens and time as the train stage records them (src/mhcompare/train/throughput.py): real
+tokens (no padding) per second of training steps (no evaluation, no checkpoint saves), FLOPs per
+token 4N + 12LdT (PaLM's definition for LoRA: N = parameters that multiply, the input embedding
+table left out; attention counted), against the dense BF16 peak of the variant nvidia-smi names
+(H100 SXM 989.5, PCIe 756.5, NVL 835.5 TFLOP/s; an unknown device gets none).
 """
 import argparse
 import json
@@ -31,22 +31,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FILES = REPO.parent / "shared" / "fixtures" / "models" / "qwen2.5-7b-instruct"
-PEAK_BF16 = {"H100": 989.4e12, "H200": 989.4e12, "H800": 989.4e12, "A100": 312e12, "A800": 312e12}
-
-
-def gpu_name() -> str | None:
-    try:
-        names = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                               text=True, timeout=30).stdout.strip().splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return names[0] if names else None
-
-
-def peak_flops(name: str | None) -> float | None:
-    return next((flops for key, flops in PEAK_BF16.items() if name and key in name), None)
-
-
 def run(cmd: list[str], log: Path) -> None:
     with open(log, "a", encoding="utf-8") as out:
         out.write("$ " + " ".join(cmd) + "\n")
@@ -98,19 +82,20 @@ def main(argv=None) -> int:
     from mhcompare.train.swift_log import safetensors_parameters  # noqa: E402 (after the heavy runs)
 
     params = sum(safetensors_parameters(p) for p in (work / "models" / "qwen").glob("*.safetensors"))
-    name = gpu_name()
-    peak = None if args.cpu else peak_flops(name)
     tokens_per_s = train["train.tokens_per_s"]
     report = {
-        "device": "cpu" if args.cpu else name, "model": "Qwen2.5-7B-Instruct config, random weights"
+        "device": train.get("train.device"), "device_variant": train.get("train.device_variant"), "model": "Qwen2.5-7B-Instruct config, random weights"
         + (" (shrunk to 2 layers)" if args.cpu else ""), "parameters": params, "steps": train["train.steps"],
         "effective_batch_size": train["train.effective_batch_size"], "torch_dtype": train["train.torch_dtype"],
         "attn_impl": train["train.attn_impl"], "packing": train["train.packing"],
         "train_tokens_per_s": tokens_per_s, "train_peak_memory_gib": train["train.peak_memory_gib"],
         "train_peak_memory_kind": train["train.peak_memory_kind"],
-        "mfu": tokens_per_s * 4 * params / peak if peak else None,
-        "mfu_formula": "tokens/s x 4 x parameters / peak dense BF16 FLOP/s (LoRA: forward 2N + input gradients 2N)",
-        "peak_flops": peak, "adapter_check": {k.split(".")[-1]: v for k, v in evaluated.items() if ".adapter_check." in k},
+        "train_tokens_per_s_with_padding": train.get("train.tokens_per_s_with_padding"),
+        "train_step_time_s": train.get("train.step_time_s"), "train_runtime_s": train["train.runtime_s"],
+        "mfu": train.get("train.mfu"), "flops_per_token": train.get("train.flops_per_token"),
+        "mfu_formula": "real tokens/s x (4N + 12 L d T) / peak dense BF16 FLOP/s of the variant found "
+                       "(src/mhcompare/train/throughput.py)",
+        "peak_flops": train.get("train.peak_flops"), "adapter_check": {k.split(".")[-1]: v for k, v in evaluated.items() if ".adapter_check." in k},
         "perf": {k[len("eval.perf."):]: v for k, v in evaluated.items() if k.startswith("eval.perf.")},
         "versions": {k[len("runtime."):]: v for k, v in train.items() if k.startswith("runtime.")},
         "build_model_s": round(built_s, 1), "total_s": round(time.time() - started, 1), "log": str(log),

@@ -6,6 +6,8 @@ then prepared, trained with the shared LoRA recipe, served with its adapter and 
 every task at small n, with SwanLab in local mode, as `python run.py experiment=full` runs them
 (on a CPU: float32, no flash-attn, swift deploy instead of LMDeploy).
 """
+import shutil
+
 import pytest
 
 from conftest import run_py
@@ -16,7 +18,7 @@ from support.real_models import REAL_MODELS
 pytestmark = pytest.mark.slow
 
 SMALL = ["data=demo", "data.max_rows=40", "train.effective_batch_size=4", "train.swift.max_length=384",
-         "+train.swift.max_steps=2", "train.swift.eval_steps=2", "train.swift.save_steps=2",
+         "+train.swift.max_steps=2", "train.swift.eval_steps=2", "train.swift.save_steps=1",
          "train.swift.logging_steps=1", "eval.limit=3", "eval.dialogue.max_items=3", "eval.generation.max_tokens=16",
          "eval.perf.concurrency=[1]", "eval.perf.requests_per_level=2", "eval.perf.max_tokens=16"]
 STACK = {"qwen": ("default", "5.19.0", "4.6.0"), "llama": ("default", "5.19.0", "4.6.0"),
@@ -76,3 +78,24 @@ def test_fetch_prepare_train_eval_with_the_full_setup(model, outputs, tiny_real_
     assert metrics["eval.adapter_check.passed"] == 1
     assert metrics["eval.adapter_check.base_from"] == ("a server of the base model alone" if model == "chatglm"
                                                        else "same server")
+
+    # one segment of exactly ms-swift's own runtime, though the run evaluated (eval rows repeat steps)
+    assert train["train.segments"] == 1 and train["train.runtime_s"] == train_runtime(run)
+    assert train["train.tokens_per_s"] > 0 and train["train.tokens_seen_with_padding"] > 0
+
+    if model in {"qwen", "internlm"}:   # one model per runtime: a job the time limit stopped resumes
+        shutil.rmtree(run / "train" / "swift" / "checkpoint-2")
+        (run / "train" / "done.json").unlink()
+        again = run_py("experiment=full", f"model={model}", "seed=0", "hydra/launcher=local", "stage=train",
+                       f"model.source={source}", f"paths.models={outputs / 'models'}", f"paths.outputs={outputs}",
+                       f"runtimes.root={runtimes_root}", *SMALL, timeout=900)
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-5000:]
+        resumed = read_json(run / "train" / "metrics.json")
+        assert (resumed["train.resumed_from_step"], resumed["train.segments"], resumed["train.steps"]) == (1, 2, 2)
+
+
+def train_runtime(run) -> float:
+    from mhcompare.io import read_jsonl
+
+    rows = read_jsonl(run / "train" / "swift" / "logging.jsonl")
+    return next(row["train_runtime"] for row in rows if "train_runtime" in row)

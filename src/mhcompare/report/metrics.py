@@ -24,21 +24,30 @@ AXES = {
 REGISTRY = [
     # tokenizer-free: the same text, whatever each model's tokenizer makes of it
     (r"train\.text_bytes_per_s", "training", HIGHER, "bytes/s", "training throughput in text (UTF-8 bytes/s)"),
-    (r"train\.samples_per_s", "training", HIGHER, "samples/s", "training samples per second"),
+    (r"train\.samples_per_s", "training", HIGHER, "samples/s", "training samples per second of training steps"),
+    # model FLOPs utilisation against the peak of the device found (train/throughput.py)
+    (r"train\.mfu", "training", HIGHER, "fraction", "model FLOPs utilisation (PaLM's definition, LoRA: 4N + 12LdT)"),
     (r"train\.gpu_hours", "training", LOWER, "GPU-h", "GPU-hours"),
     (r"train\.cpu_hours", "training", LOWER, "CPU-h", "CPU-hours (runs without a GPU)"),
     (r"train\.runtime_s", "training", LOWER, "s", "training wall time"),
     (r"train\.peak_memory_gib", "training", LOWER, "GiB", "peak memory"),
     # per token of each model's own tokenizer: shown, never ranked across models (a loss per token
     # of a tokenizer that cuts text finer is not a better fit, nor are more of its tokens faster work)
-    (r"train\.tokens_per_s", "training", NEITHER, "tokens/s", "training throughput in its own tokens"),
+    (r"train\.tokens_per_s", "training", NEITHER, "tokens/s",
+     "training throughput in its own tokens (real tokens, no padding; training steps only)"),
+    (r"train\.tokens_per_s_with_padding", "training", NEITHER, "tokens/s",
+     "training throughput counting padded positions (grows with the per-device batch)"),
+    (r"train\.step_time_s", "training", NEITHER, "s", "time in training steps (last segment, no eval or saves)"),
+    (r"train\.flops_per_token", "training", NEITHER, "FLOP/token", "training FLOPs per token (for MFU)"),
+    (r"train\.peak_flops", "training", NEITHER, "FLOP/s", "peak dense BF16 FLOP/s of the device found"),
     (r"train\.time_to_target_s", "training", NEITHER, "s", "time to the target loss (per-token loss)"),
     (r"train\.reached_target", "training", NEITHER, "share of runs", "runs that reached the target loss"),
     (r"train\.final_loss", "training", NEITHER, "loss", "final training loss (per token)"),
     (r"train\.train_loss", "training", NEITHER, "loss", "mean training loss (per token)"),
     (r"train\.eval_loss", "training", NEITHER, "loss", "final eval loss (per token)"),
     (r"train\.trainable_params", "training", NEITHER, "params", "trainable (LoRA) parameters"),
-    (r"train\.tokens_seen", "training", NEITHER, "tokens", "tokens seen"),
+    (r"train\.tokens_seen", "training", NEITHER, "tokens", "tokens seen (real, no padding)"),
+    (r"train\.tokens_seen_with_padding", "training", NEITHER, "tokens", "tokens seen counting padded positions"),
     # the same effective batch is a different token budget per step for each tokenizer: shown beside it
     (r"train\.steps", "training", NEITHER, "steps", "optimizer steps"),
     (r"train\.segments", "training", NEITHER, "segments", "training segments (1 + resumes)"),

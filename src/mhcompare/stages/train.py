@@ -20,10 +20,11 @@ from mhcompare.runtimes import library_versions, runtime_python
 from mhcompare.stages.prepare import prepared_files
 from mhcompare.tokens import SWIFT_PLUGIN
 from mhcompare.tracking import TrainingLogFollower, check_tracking
-from mhcompare.train.hardware import visible_gpus
+from mhcompare.train.hardware import gpu_name, visible_gpus
 from mhcompare.train.recipe import as_cli, for_swift_version, resolve_recipe
 from mhcompare.train.subprocess_run import check_not_stopped, run_streamed
-from mhcompare.train.swift_log import adapter_parameters, latest_checkpoint, train_summary
+from mhcompare.train.swift_log import adapter_parameters, dataset_lengths, latest_checkpoint, train_summary
+from mhcompare.train.throughput import attention_width, device_peak, flops_per_token, mfu, multiplying_parameters
 
 log = logging.getLogger(__name__)
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "additional_config.json")
@@ -91,7 +92,8 @@ def run(cfg) -> dict:
     keep_adapter(summary, out / "adapter")
     metrics = train_metrics(cfg, summary=summary, result=result, recipe=job.recipe, gpus=job.gpus,
                             resumed_from=resumed_from, tokens_at_resume=tokens_at_resume,
-                            adapter_dir=out / "adapter", versions=job.versions)
+                            swift_dir=artifacts.swift_output_dir(out), adapter_dir=out / "adapter",
+                            versions=job.versions)
     artifacts.write_metrics(out, metrics)
     artifacts.mark_done(out, job.expected, started, data_hash=job.files["data_hash"], notes=job.notes)
     log.info("train: %s seed %s eval_loss=%.4f tokens/s=%.1f -> %s", cfg.model.name, cfg.seed,
@@ -140,6 +142,11 @@ def run_swift(cfg, out: Path, job: TrainJob) -> dict:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     if not job.gpus:
         env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    if "resume_from_checkpoint" in job.swift_args and loads_rng_state_unsafely(job.versions):
+        # transformers < 4.50 reads the checkpoint's rng_state.pth (numpy arrays inside) with a plain
+        # torch.load, which torch >= 2.6 refuses as not weights-only: every resume in the legacy
+        # runtime failed. The file is this run's own checkpoint, written by this same process tree.
+        env["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
     logging_jsonl = artifacts.swift_output_dir(out) / "logging.jsonl"
     with TrainingLogFollower(cfg, logging_jsonl, config={**job.swift_args, "notes": job.notes}):
         result = run_streamed(cmd, out / "swift.log", env=env)
@@ -159,6 +166,13 @@ def keep_adapter(summary: dict, adapter_dir: Path) -> None:
                 shutil.copy2(Path(checkpoint) / name, tmp / name)
 
 
+def loads_rng_state_unsafely(versions: dict) -> bool:
+    """Whether the runtime's transformers resumes with a torch.load that torch >= 2.6 refuses."""
+    from packaging.version import Version
+
+    return bool(versions.get("transformers")) and Version(versions["transformers"]) < Version("4.50")
+
+
 def swift_command(python: str, gpus: int) -> list[str]:
     if gpus > 1:
         return [python, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}", "-m", "swift.cli.sft"]
@@ -166,31 +180,45 @@ def swift_command(python: str, gpus: int) -> list[str]:
 
 
 def train_metrics(cfg, *, summary: dict, result: dict, recipe: dict, gpus: int, resumed_from: Path | None,
-                  tokens_at_resume: int, adapter_dir: Path, versions: dict) -> dict:
+                  tokens_at_resume: int, swift_dir: Path, adapter_dir: Path, versions: dict) -> dict:
     """Flat, unit-bearing numbers. Time, GPU-hours and the mean loss cover every segment of a run
-    that was resumed; throughput is measured on the last segment alone (a clean measurement)."""
+    that was resumed; throughput is measured on the last segment alone (a clean measurement), in
+    real tokens over its training steps only (train/throughput.py)."""
     runtime, final = summary["runtime"], summary["final"]
-    total_s = sum(summary["segments"]) or float(runtime["train_runtime"])
+    segments = summary["segments"]
+    total_s = sum(segment.wall_s for segment in segments) or float(runtime["train_runtime"])
     tokens = summary["tokens"]
-    segment_tokens = tokens[-1] - tokens_at_resume if tokens else 0
+    padded_tokens = tokens[-1] - tokens_at_resume if tokens else 0
+    resumed_step = int(resumed_from.name.split("-")[1]) if resumed_from else 0
+    steps = int(final["global_step"])
+    measured, trained_steps = segments[-1], steps - resumed_step
+    if measured.first_step is None and len(segments) == 2:
+        # resumed from the final checkpoint (killed after training, before done.json): nothing was
+        # trained in the last segment, so the first one, which started at step 0, is measured
+        measured, trained_steps = segments[0], segments[0].last_step or 0
+    speed = segment_throughput(measured, swift_dir, summary, trained_steps)
     gpu_memory = float(final.get("memory") or 0)
     metrics = {
         "train.final_loss": summary["losses"][-1]["loss"] if summary["losses"] else None,
         # the mean of the logged losses over the whole run (ms-swift's train_loss covers one segment)
         "train.train_loss": summary["mean_logged_loss"],
         "train.eval_loss": summary["evals"][-1]["eval_loss"] if summary["evals"] else None,
-        "train.steps": int(final["global_step"]),
+        "train.steps": steps,
         "train.runtime_s": total_s,
-        "train.segments": len(summary["segments"]),
-        "train.samples_per_s": float(runtime["train_samples_per_second"]),
-        "train.tokens_seen": int(tokens[-1]) if tokens else None,
-        # equal effective batches still differ in tokens per optimizer step across tokenizers
-        "train.tokens_per_step": int(tokens[-1]) / int(final["global_step"]) if tokens and final["global_step"] else None,
-        "train.tokens_per_s": segment_tokens / float(runtime["train_runtime"]),
+        "train.segments": len(segments),
+        "train.step_time_s": speed["step_time_s"],
+        "train.samples_per_s": speed["samples_per_s"],
+        # real tokens: ms-swift's own tokenization of what it trained on, no padding
+        "train.tokens_seen": speed["tokens_per_step"] * steps if speed["tokens_per_step"] else None,
+        "train.tokens_per_step": speed["tokens_per_step"],
+        "train.tokens_per_s": speed["tokens_per_s"],
+        # transformers' counter (every position of the padded batch): grows with the per-device batch
+        "train.tokens_seen_with_padding": int(tokens[-1]) if tokens else None,
+        "train.tokens_per_s_with_padding": padded_tokens / speed["step_time_s"] if speed["step_time_s"] else None,
         "train.peak_memory_gib": gpu_memory if gpus else result["peak_rss_gib"],
         "train.peak_memory_kind": "gpu_max_reserved" if gpus else "process_rss",
         "train.trainable_params": adapter_parameters(adapter_dir),
-        "train.resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else 0,
+        "train.resumed_from_step": resumed_step,
         "train.gpus": gpus,
         "train.gpu_hours": gpus * total_s / 3600,
         "train.cpu_hours": (0 if gpus else total_s / 3600),
@@ -202,9 +230,58 @@ def train_metrics(cfg, *, summary: dict, result: dict, recipe: dict, gpus: int, 
         "train.packing": bool(recipe["packing"]),
         "runtime.name": str(cfg.model.runtime),
     }
+    metrics.update(utilisation(cfg, speed, summary, gpus))
     metrics.update({f"runtime.{k}": v for k, v in versions.items() if v is not None})
     metrics["train.text_bytes_per_token"] = text_bytes_per_token(cfg)
     return metrics
+
+
+def segment_throughput(segment, swift_dir: Path, summary: dict, steps: int) -> dict:
+    """Real tokens and samples per second of training steps in one segment: its wall time less its
+    evaluations (ms-swift's eval_runtime) and its checkpoint saves (the span of each saved file's
+    modification time); real tokens from ms-swift's statistics of the dataset, spread evenly over
+    an epoch's optimizer steps."""
+    saves = checkpoint_save_seconds(swift_dir, segment.first_step, segment.last_step)
+    step_time_s = max(segment.wall_s - segment.eval_s - saves, 0.0) or None
+    lengths = dataset_lengths(summary["final"])
+    epochs_per_step = float(summary["runtime"].get("epoch") or 0) / int(summary["final"]["global_step"] or 1)
+    if lengths is None or not epochs_per_step or not step_time_s:
+        return {"step_time_s": step_time_s, "tokens_per_step": None, "tokens_per_s": None, "samples_per_s": None,
+                "lengths": lengths}
+    tokens_per_step = lengths.tokens * epochs_per_step
+    return {"step_time_s": step_time_s, "tokens_per_step": tokens_per_step, "lengths": lengths,
+            "tokens_per_s": tokens_per_step * steps / step_time_s,
+            "samples_per_s": lengths.rows * epochs_per_step * steps / step_time_s}
+
+
+def checkpoint_save_seconds(swift_dir: Path, first_step: int | None, last_step: int | None) -> float:
+    """Time spent saving the checkpoints of steps first_step..last_step: for each, from its first
+    file's modification to its last's (what the folder still holds; a deleted one counts 0)."""
+    total = 0.0
+    for path in Path(swift_dir).glob("checkpoint-*"):
+        step = path.name.split("-")[-1]
+        if not step.isdigit() or first_step is None or not first_step <= int(step) <= (last_step or 0):
+            continue
+        times = [f.stat().st_mtime for f in path.iterdir() if f.is_file()]
+        if times:
+            total += max(times) - min(times)
+    return total
+
+
+def utilisation(cfg, speed: dict, summary: dict, gpus: int) -> dict:
+    """MFU against the peak of the device found (train/throughput.py); none on a CPU or an unknown device."""
+    name = gpu_name() if gpus else None
+    found = device_peak(name)
+    if not found or not speed["tokens_per_s"]:
+        return {"train.device": name or "cpu"}
+    variant, peak = found
+    location = Path(model_location(cfg))
+    config = read_json(location / "config.json")
+    layers, width = attention_width(config)
+    per_token = flops_per_token(multiplying_parameters(location), layers, width, speed["lengths"].mean,
+                                speed["lengths"].sd)
+    return {"train.device": name, "train.device_variant": variant, "train.peak_flops": peak,
+            "train.flops_per_token": per_token, "train.mfu": mfu(speed["tokens_per_s"], per_token, gpus, peak)}
 
 
 def text_bytes_per_token(cfg) -> float | None:

@@ -18,3 +18,15 @@ def visible_gpus() -> int:
     if visible:
         count = min(count, len([v for v in visible.split(",") if v.strip()]))
     return count
+
+
+def gpu_name() -> str | None:
+    """The first visible GPU's name as nvidia-smi prints it ("NVIDIA H100 80GB HBM3"), or None."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        names = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                               text=True, timeout=30).stdout.strip().splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return names[0].strip() if names else None

@@ -1,7 +1,9 @@
 """Read what ms-swift wrote: logging.jsonl (loss curve, final summary) and the adapter."""
 import json
+import math
 import re
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 from mhcompare.io import read_jsonl
@@ -33,19 +35,16 @@ def adapter_parameters(adapter_dir: Path) -> int:
     return safetensors_parameters(Path(adapter_dir) / "adapter_model.safetensors")
 
 
-def safetensors_parameters(path: Path) -> int:
-    """Number of values stored in a safetensors file, from its header alone (no tensor is read)."""
+def safetensors_header(path: Path) -> dict:
+    """The JSON header of a safetensors file: tensor names, dtypes, shapes and byte offsets."""
     with open(path, "rb") as f:
         (header_size,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(header_size))
-    total = 0
-    for name, info in header.items():
-        if name != "__metadata__":
-            count = 1
-            for dim in info["shape"]:
-                count *= dim
-            total += count
-    return total
+        return json.loads(f.read(header_size))
+
+
+def safetensors_parameters(path: Path) -> int:
+    """Number of values stored in a safetensors file, from its header alone (no tensor is read)."""
+    return sum(math.prod(info["shape"]) for name, info in safetensors_header(path).items() if name != "__metadata__")
 
 
 def latest_checkpoint(swift_dir: Path) -> Path | None:
@@ -64,27 +63,80 @@ def elapsed_seconds(text: str) -> int:
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([dhms])", str(text)))
 
 
-def segment_seconds(rows: list[dict]) -> list[float]:
-    """Wall time of each segment of a run (one segment per start: the first and every resume).
+@dataclass
+class Segment:
+    """One start of `swift sft` (the first, or a resume) as its rows in logging.jsonl tell it."""
+    wall_s: float = 0.0        # ms-swift's train_runtime where the segment finished, else its last elapsed_time
+    eval_s: float = 0.0        # evaluation inside the segment (the eval rows' eval_runtime)
+    first_step: int | None = None
+    last_step: int | None = None
+    finished: bool = False
 
-    ms-swift appends to the same logging.jsonl after a resume; a segment starts where the step goes
-    back to a checkpoint or the elapsed time starts again. A segment that was killed (pre-emption,
-    time limit) ends with its last logged row; a finished one with its exact train_runtime."""
-    segments, last_step, last_elapsed = [], None, None
+
+def segments(rows: list[dict]) -> list[Segment]:
+    """The segments of a run (one per start: the first and every resume).
+
+    ms-swift appends to the same logging.jsonl after a resume, and its clock (elapsed_time) starts
+    again with every process. A segment starts where that clock goes back, or where a *training*
+    row's step is not past the previous training row's (resumed from an earlier checkpoint).
+    Evaluation rows repeat the step of the training row before them and never start a segment. A
+    segment that was killed (pre-emption, time limit) ends with its last logged row; a finished one
+    with its exact train_runtime."""
+    found: list[Segment] = []
+    last_train_step, last_elapsed = None, None
     for row in rows:
-        if "train_runtime" in row:
-            if segments:
-                segments[-1] = float(row["train_runtime"])
-            continue
         step = row_step(row)
-        if "elapsed_time" not in row or step is None:
+        timed = "elapsed_time" in row and step is not None
+        if not timed and "train_runtime" not in row:
             continue
-        elapsed = elapsed_seconds(row["elapsed_time"])
-        if last_step is None or step <= last_step or elapsed < last_elapsed:
-            segments.append(0.0)
-        segments[-1] = max(segments[-1], float(elapsed))
-        last_step, last_elapsed = step, elapsed
-    return segments
+        elapsed = float(elapsed_seconds(row["elapsed_time"])) if timed else None
+        training = "loss" in row
+        clock_restarted = None not in (elapsed, last_elapsed) and elapsed < last_elapsed
+        step_went_back = training and last_train_step is not None and step <= last_train_step
+        if not found or found[-1].finished or clock_restarted or step_went_back:
+            found.append(Segment())
+            last_train_step = None
+        segment = found[-1]
+        last_elapsed = elapsed if timed else last_elapsed
+        if "train_runtime" in row:
+            # a resume from the final checkpoint trains no step and logs only this row
+            segment.wall_s, segment.finished = float(row["train_runtime"]), True
+            continue
+        segment.first_step = step if segment.first_step is None else segment.first_step
+        segment.wall_s = max(segment.wall_s, elapsed)
+        segment.last_step = step
+        if "eval_runtime" in row:
+            segment.eval_s += float(row["eval_runtime"])
+        if training:
+            last_train_step = step
+    return found
+
+
+def segment_seconds(rows: list[dict]) -> list[float]:
+    """Wall time of each segment of a run (see `segments`)."""
+    return [segment.wall_s for segment in segments(rows)]
+
+
+@dataclass(frozen=True)
+class DatasetLengths:
+    """Token lengths of the dataset ms-swift trained on: its own tokenization and truncation."""
+    mean: float
+    sd: float
+    rows: int
+
+    @property
+    def tokens(self) -> int:
+        return round(self.mean * self.rows)
+
+
+def dataset_lengths(final_row: dict, key: str = "train_dataset") -> DatasetLengths | None:
+    """From the statistics ms-swift logs in its last row
+    (`"train_dataset": "146.710526±22.670300, min=106.000000, max=195.000000, size=76"`), or None
+    where it logged none (lazy tokenization, streaming)."""
+    match = re.match(r"\s*([0-9.]+)±([0-9.]+).*size=(\d+)", str(final_row.get(key, "")))
+    if not match:
+        return None
+    return DatasetLengths(float(match.group(1)), float(match.group(2)), int(match.group(3)))
 
 
 def train_summary(logging_jsonl: Path) -> dict:
@@ -101,5 +153,5 @@ def train_summary(logging_jsonl: Path) -> dict:
     # a step logged by a killed segment and again after the resume counts once (the later row)
     by_step = {p["step"]: p["loss"] for p in losses}
     return {"runtime": runtime, "final": final, "losses": losses, "evals": evals, "tokens": tokens,
-            "segments": segment_seconds(rows),
+            "segments": segments(rows),
             "mean_logged_loss": sum(by_step.values()) / len(by_step) if by_step else None}
