@@ -12,7 +12,8 @@ import pytest
 
 from conftest import run_py
 from mhcompare.fetch.manifest import MANIFEST
-from mhcompare.io import read_json
+from mhcompare.io import read_json, read_jsonl
+from mhcompare.train.swift_log import dataset_lengths
 from support.real_models import REAL_MODELS
 
 pytestmark = pytest.mark.slow
@@ -79,6 +80,10 @@ def test_fetch_prepare_train_eval_with_the_full_setup(model, outputs, tiny_real_
     assert metrics["eval.adapter_check.base_from"] == ("a server of the base model alone" if model == "chatglm"
                                                        else "same server")
 
+    # ms-swift trained on exactly the tokens prepare counted (system prompt included, in both dialects)
+    trained = dataset_lengths(read_jsonl(run / "train" / "swift" / "logging.jsonl")[-1])
+    if prepared["prepare.over_max_length"] == 0:
+        assert trained.tokens == prepared["prepare.tokens_total"]
     # one segment of exactly ms-swift's own runtime, though the run evaluated (eval rows repeat steps)
     assert train["train.segments"] == 1 and train["train.runtime_s"] == train_runtime(run)
     assert train["train.tokens_per_s"] > 0 and train["train.tokens_seen_with_padding"] > 0
@@ -95,7 +100,5 @@ def test_fetch_prepare_train_eval_with_the_full_setup(model, outputs, tiny_real_
 
 
 def train_runtime(run) -> float:
-    from mhcompare.io import read_jsonl
-
     rows = read_jsonl(run / "train" / "swift" / "logging.jsonl")
     return next(row["train_runtime"] for row in rows if "train_runtime" in row)

@@ -119,3 +119,23 @@ def test_a_rerun_skips_finished_work_and_force_redoes_it(trained, tiny_cache):
     after = read_json(done_path)
     assert after["started"] > before["finished"]
     assert json.loads((done_path.parent / "metrics.json").read_text())["train.eval_loss"] > 0
+
+
+def test_the_legacy_dialect_gets_the_system_prompt_as_the_first_turn(tmp_path):
+    """ms-swift 3.x ignores a ShareGPT row's `system` field when turns use from/value keys: the
+    legacy models trained without the system prompt the others saw (their [INPUT] had none)."""
+    from mhcompare.io import read_jsonl
+    from mhcompare.train.recipe import dataset_for_swift_version
+
+    row = {"id": "a", "system": "你是一位心理咨询师。", "conversations": [{"from": "human", "value": "你好"},
+                                                                   {"from": "gpt", "value": "你好，我在。"}]}
+    for split in ("train", "val"):
+        (tmp_path / f"{split}.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    files = {"train": tmp_path / "train.jsonl", "val": tmp_path / "val.jsonl", "data_hash": "h"}
+    assert dataset_for_swift_version(files, "4.6.0") is files
+    legacy = dataset_for_swift_version(files, "3.0.3")
+    assert legacy["data_hash"] != "h"
+    converted = read_jsonl(legacy["train"])[0]
+    assert "system" not in converted
+    assert converted["conversations"][0] == {"from": "system", "value": "你是一位心理咨询师。"}
+    assert converted["conversations"][1:] == row["conversations"]

@@ -21,7 +21,7 @@ from mhcompare.stages.prepare import prepared_files
 from mhcompare.tokens import SWIFT_PLUGIN
 from mhcompare.tracking import TrainingLogFollower, check_tracking
 from mhcompare.train.hardware import gpu_name, visible_gpus
-from mhcompare.train.recipe import as_cli, for_swift_version, resolve_recipe
+from mhcompare.train.recipe import as_cli, dataset_for_swift_version, for_swift_version, resolve_recipe
 from mhcompare.train.subprocess_run import check_not_stopped, run_streamed
 from mhcompare.train.swift_log import adapter_parameters, dataset_lengths, latest_checkpoint, train_summary
 from mhcompare.train.throughput import attention_width, device_peak, flops_per_token, mfu, multiplying_parameters
@@ -110,7 +110,7 @@ def resolve_job(cfg, out: Path) -> TrainJob:
     gpus = visible_gpus()
     recipe, notes = resolve_recipe(cfg, gpus, flash_attn_installed=bool(versions.get("flash-attn")))
     location = model_location(cfg)
-    files = prepared_files(cfg)
+    files = dataset_for_swift_version(prepared_files(cfg), versions["ms-swift"])
     swift_args = build_swift_args(cfg, location, files, artifacts.swift_output_dir(out), recipe)
     return TrainJob(python, versions, gpus, recipe, notes, files, swift_args,
                     fingerprint(swift_args, files["data_hash"], versions))

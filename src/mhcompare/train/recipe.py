@@ -5,11 +5,13 @@ Fairness lives here: every model gets the same hyper-parameters and the same eff
 accumulation may differ where a model's memory forces it.
 """
 import json
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from mhcompare.config import to_plain
 from mhcompare.errors import ConfigError
+from mhcompare.io import atomic_write_text, read_jsonl
 
 
 def resolve_recipe(cfg, gpus: int, flash_attn_installed: bool = True) -> tuple[dict, list[str]]:
@@ -94,3 +96,29 @@ def for_swift_version(args: dict, swift_version: str | None) -> dict:
         return dict(args)
     return {SWIFT3_NAMES.get(k, k): SWIFT3_VALUES.get(k, {}).get(v, v) if isinstance(v, str) else v
             for k, v in args.items()}
+
+
+def dataset_for_swift_version(files: dict, swift_version: str) -> dict:
+    """The prepared train/val files as the runtime's ms-swift reads them.
+
+    ms-swift 3.x drops a row's `system` field when its turns use from/value keys (only the
+    user/assistant-pair form of its MessagesPreprocessor reads it; 4.x reads both), so the models of
+    the legacy runtime trained without the system prompt the others saw. For 3.x the system prompt
+    becomes the first turn ({"from": "system"}), which both dialects read as the system message;
+    the data hash says so, so a run trained on the old form is not taken as done."""
+    if swift_version is None or int(swift_version.split(".")[0]) >= 4:
+        return files   # (no ms-swift: for_swift_version says so)
+    converted = {"data_hash": files["data_hash"] + "+system-turn"}
+    for split in ("train", "val"):
+        source = Path(files[split])
+        target = source.with_name(f"{source.stem}.swift3.jsonl")
+        rows = [system_as_first_turn(row) for row in read_jsonl(source)]
+        atomic_write_text(target, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        converted[split] = target
+    return converted
+
+
+def system_as_first_turn(row: dict) -> dict:
+    system = row.get("system")
+    turns = ([{"from": "system", "value": system}] if system else []) + list(row["conversations"])
+    return {**{k: v for k, v in row.items() if k != "system"}, "conversations": turns}
