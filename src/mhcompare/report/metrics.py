@@ -24,7 +24,7 @@ AXES = {
 REGISTRY = [
     # tokenizer-free: the same text, whatever each model's tokenizer makes of it
     (r"train\.text_bytes_per_s", "training", HIGHER, "bytes/s", "training throughput in text (UTF-8 bytes/s)"),
-    (r"train\.samples_per_s", "training", HIGHER, "samples/s", "training samples per second of training steps"),
+    (r"train\.samples_per_s", "training", HIGHER, "samples/s", "training samples per second"),
     # model FLOPs utilisation against the peak of the device found (train/throughput.py)
     (r"train\.mfu", "training", HIGHER, "fraction", "model FLOPs utilisation (PaLM's definition, LoRA: 4N + 12LdT)"),
     (r"train\.gpu_hours", "training", LOWER, "GPU-h", "GPU-hours"),
