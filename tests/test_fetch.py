@@ -11,6 +11,7 @@ from conftest import REPO, run_py
 from mhcompare.fetch.manifest import MANIFEST
 from mhcompare.fetch.repairs import RepairError, apply_repairs, baichuan_tokenizer_order
 from mhcompare.io import read_json
+from support.model_folders import read_only_tree, runnable_folder
 from support.real_models import fixture_dir, runtime_python
 
 FETCH = ["stage=fetch", "tracking=none"]
@@ -67,7 +68,7 @@ def test_a_file_that_is_neither_published_nor_repaired_is_refused(tmp_path):
 
 
 def test_fetch_from_a_folder_writes_a_manifest_repairs_the_copy_and_never_the_source(tmp_path):
-    source = fixture_dir("baichuan")  # read-only, as a colleague's shared copy would be
+    source = read_only_tree(runnable_folder("baichuan", tmp_path / "Baichuan2-7B-Chat"))  # as a colleague's copy
     source_sha = sha(source / "tokenization_baichuan.py")
     models = tmp_path / "models"
     out = run_py("model=baichuan", f"model.source={source}", f"paths.models={models}", f"paths.outputs={tmp_path}",
@@ -90,24 +91,31 @@ def test_fetch_from_a_folder_writes_a_manifest_repairs_the_copy_and_never_the_so
     assert read_json(target / MANIFEST) == manifest
 
 
-def test_weights_are_linked_not_copied_and_a_changed_copy_is_noticed(tmp_path):
-    source = tmp_path / "Qwen2.5-7B-Instruct"
-    source.mkdir()
-    shutil.copy(fixture_dir("qwen") / "config.json", source / "config.json")
-    (source / "model-00001-of-00002.safetensors").write_bytes(b"\0" * 4096)
+def test_the_copy_owns_its_bytes_and_a_changed_copy_is_fetched_again_from_the_recorded_source(tmp_path):
+    """Weights are copied (a reflink where the file system can), never hard-linked: writing into
+    the copy leaves the source as it was; the advice on the changed copy repeats model.source."""
+    source = runnable_folder("qwen", tmp_path / "Qwen2.5-7B-Instruct")
     (source / ".cache").mkdir()  # a hub client's bookkeeping is not part of the model
     (source / ".cache" / "x.lock").write_text("")
+    source_weights = sha(source / "model.safetensors")
     models = tmp_path / "models"
     args = ["model=qwen", f"model.source={source}", f"paths.models={models}", f"paths.outputs={tmp_path}"]
     assert run_py(*args, *FETCH).returncode == 0
-    weights = models / "qwen" / "model-00001-of-00002.safetensors"
-    assert weights.stat().st_ino == (source / weights.name).stat().st_ino
-    assert sorted(read_json(models / "qwen" / MANIFEST)["files"]) == ["config.json", weights.name]
+    weights = models / "qwen" / "model.safetensors"
+    manifest = read_json(models / "qwen" / MANIFEST)
+    assert "copy" in manifest["copy"] and "never linked" in manifest["copy"]
+    assert ".cache/x.lock" not in manifest["files"] and "model.safetensors" in manifest["files"]
+    assert weights.stat().st_ino != (source / weights.name).stat().st_ino
+    with open(weights, "r+b") as f:  # a user's edit of the copy, in place
+        f.seek(200)
+        f.write(b"edited")
+    assert sha(source / "model.safetensors") == source_weights, "writing into the copy changed the source"
 
     weights.unlink()
-    broken = run_py(*args, "stage=train", "tracking=none")
-    assert broken.returncode != 0
-    assert "does not match its manifest" in said(broken) and "stage=fetch force=true" in said(broken)
+    broken = run_py(*args[:1], *args[2:], "stage=train", "tracking=none")  # model.source left at its default
+    assert broken.returncode == 1 and "Traceback" not in said(broken)
+    assert "does not match its manifest" in said(broken)
+    assert f"python run.py model=qwen stage=fetch force=true model.source={source}" in said(broken)
 
 
 def test_a_job_whose_model_was_never_fetched_stops_with_the_command_that_fetches_it(tmp_path):
@@ -120,7 +128,7 @@ def test_a_job_whose_model_was_never_fetched_stops_with_the_command_that_fetches
 
 
 def test_jobs_fetching_the_same_model_at_once_take_turns(tmp_path):
-    source = fixture_dir("llama")
+    source = runnable_folder("llama", tmp_path / "Llama-3.1-8B-Instruct")
     models = tmp_path / "models"
     results = [None, None]
 
