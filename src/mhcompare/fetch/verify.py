@@ -235,18 +235,20 @@ def remote_tokenizer_problems(folder: Path, classes: list[str]) -> list[str]:
 
 
 def vocab_files_named(tree) -> list[str]:
-    """The file names of a tokenizer module's `VOCAB_FILES_NAMES = {...}` (module or class level);
-    a fast tokenizer's tokenizer.json is optional (it is built from the slow one's files)."""
+    """The file names a tokenizer module assigns to `VOCAB_FILES_NAMES` or a class's
+    `vocab_files_names` as a dict literal; a fast tokenizer's tokenizer.json is optional (it is
+    built from the slow one's files)."""
     names = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "VOCAB_FILES_NAMES" for t in node.targets):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) in ("VOCAB_FILES_NAMES", "vocab_files_names")
+                                                for t in node.targets):
             try:
                 value = ast.literal_eval(node.value)
             except ValueError:
                 continue
             if isinstance(value, dict):
-                names += [v for v in value.values() if isinstance(v, str) and v != "tokenizer.json"]
-    return names
+                names += [str(Path(v)) for v in value.values() if isinstance(v, str) and v != "tokenizer.json"]
+    return list(dict.fromkeys(names))
 
 
 def sentencepiece_problems(folder: Path) -> list[str]:

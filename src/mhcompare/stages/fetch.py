@@ -22,7 +22,7 @@ from mhcompare.fetch.folder import fetch_folder, fill_from
 from mhcompare.fetch.manifest import checksums, refetch_command
 from mhcompare.fetch.repairs import apply_repairs
 from mhcompare.fetch.revision import local_revision
-from mhcompare.fetch.verify import check_model_folder
+from mhcompare.fetch.verify import architecture_problems, check_model_folder, weight_problems
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,10 @@ def fetch_model(cfg) -> dict:
     def check(folder: Path, manifest: dict) -> None:
         problems = check_model_folder(folder, cfg.model, cfg.runtimes.root)
         if problems:
-            if folder != target and request["kind"] == "local":
-                shutil.rmtree(folder, ignore_errors=True)  # a copy: nothing to resume
+            if folder != target:  # the staging copy: named as what it was copied from, then removed
+                origin = request.get("path") or f"{request['kind']}:{request['id']}"
+                problems = [p.replace(str(folder), origin) for p in problems]
+                shutil.rmtree(folder, ignore_errors=True)
             raise FetchError(refusal(cfg, folder, request, manifest, problems))
 
     def finish(staging: Path, revision, started: float) -> dict:
@@ -81,8 +83,16 @@ def fetch_model(cfg) -> dict:
                         cfg.model.name, revision, cfg.model.name, revision)
         return manifest
 
-    return fetch_folder(target, request, str(cfg.model.name), bool(cfg.force),
-                        fill_from(request, target, request.get("ignore") or ()), finish, check)
+    copy_or_download = fill_from(request, target, request.get("ignore") or ())
+
+    def fill(staging: Path):
+        if request["kind"] == "local":  # a wrong or weightless folder is refused before 15 GB are copied
+            problems = architecture_problems(Path(request["path"]), cfg.model) + weight_problems(Path(request["path"]))
+            if problems:
+                raise FetchError(refusal(cfg, staging, request, {"request": request}, problems))
+        return copy_or_download(staging)
+
+    return fetch_folder(target, request, str(cfg.model.name), bool(cfg.force), fill, finish, check)
 
 
 def refusal(cfg, folder: Path, request: dict, manifest: dict, problems: list[str]) -> str:
@@ -91,8 +101,10 @@ def refusal(cfg, folder: Path, request: dict, manifest: dict, problems: list[str
     listed = "\n".join(f"  - {p}" for p in problems)
     target = Path(str(cfg.model.path)).expanduser().resolve()
     state = f"the copy in {target} is kept as it is" if folder == target else f"nothing was written to {target}"
+    fix = ("Fix the source folder" if request["kind"] == "local" else
+           f"Check model.hub.{request['kind']} and model.hub.revision in conf/model/{cfg.model.name}.yaml")
     return (f"{cfg.model.display_name} from {where} cannot be trained or served ({state}):\n{listed}\n"
-            f"Fix the source, then fetch again:\n    {refetch_command(str(cfg.model.name), manifest)}")
+            f"{fix}, then fetch again:\n    {refetch_command(str(cfg.model.name), manifest)}")
 
 
 # EvalScope deletes these from a local data folder when it reads it (evalscope/api/dataset/hub.py:122-126,
