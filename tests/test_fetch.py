@@ -305,3 +305,16 @@ def test_a_hub_revision_is_resolved_to_its_commit(monkeypatch):
     assert asked == ["/api/v1/models/Qwen/Qwen2.5-7B-Instruct/commits?Ref=master&PageNumber=1&PageSize=1",
                      "/api/v1/datasets/CodyWhy/mh-sharegpt-20250820/commits?Ref=v1&PageNumber=1&PageSize=1"]
     assert hub_commit("modelscope", "Qwen/Qwen2.5-7B-Instruct", "a" * 40) == "a" * 40
+
+
+@pytest.mark.slow
+def test_a_remote_code_tokenizer_is_loaded_in_the_models_runtime(tmp_path, runtimes_root):
+    """Baichuan2's published tokenizer does not load on its runtime's transformers until repaired:
+    the check loads it there, as training will, and says so."""
+    runtime_python(runtimes_root, "baichuan")  # the legacy runtime, built once per machine
+    folder = runnable_folder("baichuan", tmp_path / "baichuan")
+    problems = check_model_folder(folder, model_cfg("baichuan"), runtimes_root)
+    assert len(problems) == 1 and "the tokenizer does not load with AutoTokenizer in the legacy runtime" in problems[0]
+    assert "object has no attribute 'sp_model'" in problems[0]
+    apply_repairs(folder, ["baichuan_tokenizer_order"])
+    assert check_model_folder(folder, model_cfg("baichuan"), runtimes_root) == []
