@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import zipfile
 
 import pytest
 
@@ -13,7 +14,7 @@ from conftest import REPO, compose_config, run_py
 from mhcompare.fetch.manifest import MANIFEST
 from mhcompare.fetch.repairs import RepairError, apply_repairs, baichuan_tokenizer_order
 from mhcompare.fetch.revision import hub_commit
-from mhcompare.fetch.verify import check_model_folder
+from mhcompare.fetch.verify import check_model_folder, weight_problems
 from mhcompare.io import read_json
 from support.model_folders import (folder_without_weights, read_only_tree, runnable_folder, write_raw_safetensors,
                                    write_weights)
@@ -224,6 +225,19 @@ def test_shards_are_checked_as_the_index_names_them(tmp_path):
     assert check_model_folder(folder, model_cfg("qwen")) == [
         f"{folder / 'model-00002-of-00002.safetensors'}: 1 tensor(s) that model.safetensors.index.json places in "
         f"this file are not in it (e.g. norm.weight); the file and the index come from different versions"]
+
+
+def test_a_truncated_pytorch_bin_is_refused(tmp_path):
+    """A .bin is a zip archive whose directory sits at its end (torch >= 1.6): cut, it is unreadable."""
+    folder = folder_without_weights("qwen", tmp_path / "qwen")
+    with zipfile.ZipFile(folder / "pytorch_model.bin", "w") as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02}q\x00." + b"\0" * 4096)
+        archive.writestr("archive/data/0", b"\1" * 4096)
+    assert weight_problems(folder) == []
+    whole = (folder / "pytorch_model.bin").read_bytes()
+    (folder / "pytorch_model.bin").write_bytes(whole[: len(whole) // 2])
+    assert weight_problems(folder) == [f"{folder / 'pytorch_model.bin'}: neither a PyTorch zip archive nor a pickle "
+                                       f"(truncated or damaged); copy it again"]
 
 
 def test_a_missing_or_unloadable_tokenizer_is_refused(tmp_path):

@@ -20,12 +20,17 @@ comparing the ranges with the file's size, so a 15 GB model is checked in millis
   when that runtime is built (its remote code needs the runtime's older transformers).
 """
 import ast
+import importlib.util
 import json
+import logging
 import math
 import struct
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 BIN_INDEX = "pytorch_model.bin.index.json"
@@ -274,19 +279,24 @@ assert tokenizer("你好").input_ids, "the tokenizer encodes nothing"
 
 
 def tokenizer_load_problems(folder: Path, model_cfg, runtimes_root=None) -> list[str]:
-    """Load the tokenizer with AutoTokenizer, as training and serving will; a model with remote code
-    in its runtime (when built: fetch runs before runtimes are made, and the pre-flight check then
-    loads it), a model without here."""
+    """Load the tokenizer with AutoTokenizer, as training and serving will: a model with remote code
+    in its runtime, a model without in this interpreter. Skipped, and logged, where that runtime is
+    not built yet (fetch runs before stage=runtime; the pre-flight check runs after) or this
+    interpreter has no transformers (an install without the train extra)."""
     from mhcompare import runtimes
 
     remote = bool(model_cfg.get("trust_remote_code"))
-    runtime = str(model_cfg.get("runtime") or runtimes.DEFAULT)
-    if remote and runtime != runtimes.DEFAULT:
+    runtime = str(model_cfg.get("runtime") or runtimes.DEFAULT) if remote else runtimes.DEFAULT
+    if runtime != runtimes.DEFAULT:
         if runtimes_root is None or not runtimes.is_current(runtimes_root, runtime):
+            log.info("check: %s's tokenizer files are there; it is loaded once runtime %s is built", model_cfg.name,
+                     runtime)
             return []
         python = runtimes.runtime_python(runtimes_root, runtime, str(model_cfg.name))
+    elif importlib.util.find_spec("transformers") is None:
+        log.info("check: %s's tokenizer files are there; not loaded (no transformers here)", model_cfg.name)
+        return []
     else:
-        import sys
         python = sys.executable
     result = subprocess.run([python, "-c", LOAD_TOKENIZER, str(folder), "1" if remote else "0"],
                             capture_output=True, text=True, timeout=600)
