@@ -49,7 +49,7 @@ def check_model_folder(folder, model_cfg, runtimes_root=None) -> list[str]:
     if not (folder / "config.json").is_file():
         return [f"{folder}: no config.json; the folder must hold the model's config.json, tokenizer and weights"]
     problems = architecture_problems(folder, model_cfg) + weight_problems(folder)
-    problems += tokenizer_file_problems(folder, model_cfg)
+    problems += tokenizer_file_problems(folder)
     if problems:  # loading the tokenizer takes seconds and would only repeat what is said
         return problems
     return tokenizer_load_problems(folder, model_cfg, runtimes_root)
@@ -195,7 +195,7 @@ def bin_problems(path: Path) -> list[str]:
 
 # -------------------------------------------------------------------------------------------- tokenizer
 
-def tokenizer_file_problems(folder: Path, model_cfg) -> list[str]:
+def tokenizer_file_problems(folder: Path) -> list[str]:
     """The tokenizer's files exist and parse (without importing transformers)."""
     problems = []
     for name in TOKENIZER_JSON:
@@ -219,7 +219,7 @@ def tokenizer_file_problems(folder: Path, model_cfg) -> list[str]:
 
 def remote_tokenizer_problems(folder: Path, classes: list[str]) -> list[str]:
     """The modules tokenizer_config's auto_map names, and the files their VOCAB_FILES_NAMES name."""
-    problems = []
+    problems, missing = [], set()
     for reference in classes:
         module = reference.split("--")[-1].rsplit(".", 1)[0]
         path = folder / f"{module.replace('.', '/')}.py"
@@ -233,7 +233,8 @@ def remote_tokenizer_problems(folder: Path, classes: list[str]) -> list[str]:
             problems.append(f"{path}: not valid Python ({error}); copy it again")
             continue
         for name in vocab_files_named(tree):
-            if not (folder / name).is_file():
+            if not (folder / name).is_file() and name not in missing:
+                missing.add(name)
                 problems.append(f"{folder}: {path.name} reads {name} (VOCAB_FILES_NAMES) but it is not there; "
                                 f"copy the model's tokenizer files into the folder")
     return problems
