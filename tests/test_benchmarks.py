@@ -340,9 +340,14 @@ def test_fetch_copies_a_folder_with_a_manifest_and_drops_what_evalscope_would_de
 
 
 def test_fetch_asks_modelscope_for_the_data_set_and_fails_clearly_without_network(tmp_path, monkeypatch):
-    """The request only, through a stand-in for modelscope.snapshot_download: nothing is downloaded."""
+    """The request only, through stand-ins for modelscope.snapshot_download and the commit lookup
+    (tests/test_fetch.py checks that one over HTTP): nothing is downloaded."""
     import modelscope
 
+    from mhcompare.fetch import download
+
+    commit = "5afe7b3c" * 5
+    monkeypatch.setattr(download, "hub_commit", lambda hub, repo_id, revision, repo_type: commit)
     calls = []
 
     def snapshot_download(*args, **kwargs):
@@ -354,13 +359,13 @@ def test_fetch_asks_modelscope_for_the_data_set_and_fails_clearly_without_networ
     cfg = compose_config(["tracking=none", f"paths.datasets={tmp_path / 'datasets'}",
                           "eval.benchmarks.safety_bench.enabled=true", "eval.benchmarks.safety_bench.revision=v1"])
     fetch_stage.fetch_benchmarks(cfg)
-    assert calls == [{"repo_id": "evalscope/SafetyBench", "repo_type": "dataset", "revision": "v1",
+    assert calls == [{"repo_id": "evalscope/SafetyBench", "repo_type": "dataset", "revision": commit,
                       "local_dir": str((tmp_path / "datasets" / ".safety_bench.partial").resolve()),
                       "ignore_file_pattern": []}]
     manifest = read_json(tmp_path / "datasets" / "safety_bench" / MANIFEST)
     assert manifest["request"] == {"kind": "modelscope", "repo_type": "dataset", "id": "evalscope/SafetyBench",
                                    "revision": "v1"}
-    assert manifest["revision"] == "v1" and list(manifest["files"]) == ["data/zh/test.parquet"]
+    assert manifest["revision"] == commit and list(manifest["files"]) == ["data/zh/test.parquet"]
 
     def offline_download(*args, **kwargs):
         raise ConnectionError("Failed to resolve 'www.modelscope.cn'")

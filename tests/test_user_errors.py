@@ -36,10 +36,13 @@ def test_the_full_traceback_is_still_there_on_request(tmp_path):
 
 
 def test_an_unexpected_error_keeps_its_traceback(tmp_path):
-    """A folder where a data file should be is not an input error we anticipated: it is shown in full."""
-    result = run_py("stage=prepare", f"data.source={tmp_path}", f"paths.outputs={tmp_path / 'out'}", "tracking=none")
+    """Bytes that are not UTF-8 where a data file should be are not an input error we anticipated:
+    it is shown in full. (A folder was the example until folders became a data source.)"""
+    (tmp_path / "d.jsonl").write_bytes(b"\xff\xfe\x00 not text")
+    result = run_py("stage=prepare", f"data.source={tmp_path / 'd.jsonl'}", f"paths.outputs={tmp_path / 'out'}",
+                    "tracking=none")
     assert result.returncode != 0
-    assert "IsADirectoryError" in result.stderr and "error: " not in result.stderr.splitlines()[0]
+    assert "UnicodeDecodeError" in result.stderr and "error: " not in result.stderr.splitlines()[0]
 
 
 def test_a_model_source_that_is_neither_a_hub_nor_a_folder_is_named(tmp_path):

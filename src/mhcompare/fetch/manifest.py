@@ -60,9 +60,23 @@ def fetched_model_dir(cfg) -> Path:
             f"\n    python run.py model={cfg.model.name} stage=fetch model.source=/path/to/{cfg.model.display_name}")
     if not manifest.exists():
         raise ModelNotFetched(f"{cfg.model.display_name} has not been fetched: no {manifest}; {hint}")
-    bad = missing_or_changed(folder, read_json(manifest))
+    recorded = read_json(manifest)
+    bad = missing_or_changed(folder, recorded)
     if bad:
         raise ModelNotFetched(f"{folder} does not match its manifest ({len(bad)} file(s) missing or changed, "
-                              f"e.g. {bad[0]}); fetch it again with force=true: "
-                              f"python run.py model={cfg.model.name} stage=fetch force=true")
+                              f"e.g. {bad[0]}); fetch it again from where it came from:\n"
+                              f"    {refetch_command(str(cfg.model.name), recorded)}")
     return folder
+
+
+def refetch_command(name: str, manifest: dict) -> str:
+    """The command that fetches the same thing again: the recorded source (a folder, or the hub at
+    the recorded commit), never a bare force=true that would go to the default hub."""
+    request = manifest.get("request") or {}
+    command = f"python run.py model={name} stage=fetch force=true"
+    if request.get("kind") == "local":
+        return f"{command} model.source={request['path']}"
+    if request.get("kind"):
+        revision = manifest.get("revision") or request.get("revision")
+        return f"{command} model.source={request['kind']}" + (f" model.hub.revision={revision}" if revision else "")
+    return command

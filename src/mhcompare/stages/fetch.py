@@ -10,7 +10,6 @@ so training, serving and token counting run offline. Several jobs may run it at 
 turns on a lock, and the later ones find the work done. An interrupted download resumes.
 """
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -18,10 +17,12 @@ from pathlib import Path
 from mhcompare.data.source import resolve_source
 from mhcompare.errors import ConfigError
 from mhcompare.eval.benchmarks import Benchmark, enabled_benchmarks
-from mhcompare.fetch.download import HUBS, FetchError, copy_local, copy_tree, download_from_hub
-from mhcompare.fetch.manifest import MANIFEST, checksums, manifest_path, missing_or_changed
+from mhcompare.fetch.download import COPY_METHOD, HUBS, FetchError
+from mhcompare.fetch.folder import fetch_folder, fill_from
+from mhcompare.fetch.manifest import checksums, refetch_command
 from mhcompare.fetch.repairs import apply_repairs
-from mhcompare.io import atomic_write_json, exclusive_lock, read_json
+from mhcompare.fetch.revision import local_revision
+from mhcompare.fetch.verify import architecture_problems, check_model_folder, weight_problems
 
 log = logging.getLogger(__name__)
 
@@ -45,63 +46,65 @@ def fetch_request(cfg) -> dict:
     return {**request, "kind": "local", "path": str(folder.resolve())}
 
 
-def fetch_folder(target: Path, request: dict, name: str, force: bool, fill, finish) -> dict:
-    """The one way a folder is fetched, for models and benchmark data alike: under a lock (several
-    jobs take turns), skipped when its manifest matches the request and the files on disk, else
-    filled in a staging folder (`fill(staging) -> revision`; kept when interrupted, so a download
-    resumes), finished by `finish(staging, revision, started)` (repairs, checks), which returns
-    the manifest, written last, and renamed into place."""
-    lock = target.parent / f".{target.name}.lock"
-    with exclusive_lock(lock, f"fetch: another job is fetching {name}; waiting for it", log.info):
-        if manifest_path(target).exists() and not force:
-            manifest = read_json(manifest_path(target))
-            if manifest.get("request") == request and not missing_or_changed(target, manifest):
-                log.info("fetch: %s is up to date in %s", name, target)
-                return manifest
-        started = time.time()
-        staging = target.parent / f".{target.name}.partial"
-        revision = fill(staging)
-        manifest = finish(staging, revision, started)
-        atomic_write_json(staging / MANIFEST, manifest)
-        replace_folder(staging, target)
-        log.info("fetch: %s -> %s (%d files, %.2f GB)", name, target, len(manifest["files"]), manifest["bytes"] / 1e9)
-        return manifest
-
-
-def fill_from(request: dict, target: Path, ignore=(), repo_type: str = "model", advice: str | None = None):
-    """fill(staging) for fetch_folder: a copy of a local folder, or a hub download."""
-    def fill(staging: Path):
-        if request["kind"] == "local":
-            log.info("fetch: copying %s -> %s", request["path"], target)
-            (copy_local if repo_type == "model" else copy_tree)(Path(request["path"]), staging)
-            return None
-        log.info("fetch: downloading %s from %s (revision %s) -> %s", request["id"], request["kind"],
-                 request["revision"] or "newest", target)
-        extra = {"repo_type": repo_type, "advice": advice} if repo_type != "model" else {}
-        return download_from_hub(request["kind"], request["id"], request["revision"], list(ignore), staging, **extra)
-    return fill
-
-
 def fetch_model(cfg) -> dict:
     target = Path(str(cfg.model.path)).expanduser().resolve()
     request = fetch_request(cfg)
 
+    def check(folder: Path, manifest: dict) -> None:
+        problems = check_model_folder(folder, cfg.model, cfg.runtimes.root)
+        if problems:
+            if folder != target:  # the staging copy: named as what it was copied from, then removed
+                origin = request.get("path") or f"{request['kind']}:{request['id']}"
+                problems = [p.replace(str(folder), origin) for p in problems]
+                shutil.rmtree(folder, ignore_errors=True)
+            raise FetchError(refusal(cfg, folder, request, manifest, problems))
+
     def finish(staging: Path, revision, started: float) -> dict:
+        files = checksums(staging)  # as they came, before any repair
+        if request["kind"] == "local":
+            revision, revision_from = local_revision(Path(request["path"]), files)
+        else:
+            revision_from = f"the commit {request['kind']} resolved {request['revision'] or 'the default branch'} to"
+            if not revision:
+                log.warning("fetch: %s named no commit for %s; the manifest records none", request["kind"], request["id"])
         repairs = apply_repairs(staging, request["repairs"])
         for record in repairs:
             log.info("fetch: repaired %s in the fetched copy: %s", record["file"], record["what"])
-        files = checksums(staging)
+            files[record["file"]] = {"bytes": (staging / record["file"]).stat().st_size, "sha256": record["sha256_after"]}
+        manifest = {"model": str(cfg.model.name), "display_name": str(cfg.model.display_name), "request": request,
+                    "revision": revision, "revision_from": revision_from,
+                    "copy": COPY_METHOD if request["kind"] == "local" else f"downloaded from {request['kind']}",
+                    "repairs": repairs, "files": files, "bytes": sum(f["bytes"] for f in files.values()),
+                    "fetched_at": started, "seconds": round(time.time() - started, 3)}
+        check(staging, manifest)
         if request["kind"] != "local" and not request["revision"]:
-            log.warning("fetch: %s has no pinned revision (model.hub.revision); the manifest records the one "
-                        "fetched (%s): pin it in conf/model/%s.yaml so every node gets the same files",
-                        cfg.model.name, revision, cfg.model.name)
-        return {"model": str(cfg.model.name), "display_name": str(cfg.model.display_name), "request": request,
-                "revision": revision, "repairs": repairs, "files": files,
-                "bytes": sum(f["bytes"] for f in files.values()), "fetched_at": started,
-                "seconds": round(time.time() - started, 3)}
+            log.warning("fetch: %s has no pinned revision (model.hub.revision); it was fetched at commit %s: pin it "
+                        "in conf/model/%s.yaml (model.hub.revision: %s) so every node gets the same files",
+                        cfg.model.name, revision, cfg.model.name, revision)
+        return manifest
 
-    return fetch_folder(target, request, str(cfg.model.name), bool(cfg.force),
-                        fill_from(request, target, request.get("ignore") or ()), finish)
+    copy_or_download = fill_from(request, target, request.get("ignore") or ())
+
+    def fill(staging: Path):
+        if request["kind"] == "local":  # a wrong or weightless folder is refused before 15 GB are copied
+            problems = architecture_problems(Path(request["path"]), cfg.model) + weight_problems(Path(request["path"]))
+            if problems:
+                raise FetchError(refusal(cfg, staging, request, {"request": request}, problems))
+        return copy_or_download(staging)
+
+    return fetch_folder(target, request, str(cfg.model.name), bool(cfg.force), fill, finish, check)
+
+
+def refusal(cfg, folder: Path, request: dict, manifest: dict, problems: list[str]) -> str:
+    """One message: what is wrong with the folder, and the command that fetches it again."""
+    where = request.get("path") or f"{request['kind']} {request['id']} at {manifest.get('revision') or 'the newest'}"
+    listed = "\n".join(f"  - {p}" for p in problems)
+    target = Path(str(cfg.model.path)).expanduser().resolve()
+    state = f"the copy in {target} is kept as it is" if folder == target else f"nothing was written to {target}"
+    fix = ("Fix the source folder" if request["kind"] == "local" else
+           f"Check model.hub.{request['kind']} and model.hub.revision in conf/model/{cfg.model.name}.yaml")
+    return (f"{cfg.model.display_name} from {where} cannot be trained or served ({state}):\n{listed}\n"
+            f"{fix}, then fetch again:\n    {refetch_command(str(cfg.model.name), manifest)}")
 
 
 # EvalScope deletes these from a local data folder when it reads it (evalscope/api/dataset/hub.py:122-126,
@@ -156,17 +159,8 @@ def fetch_benchmarks(cfg) -> dict:
     return summary
 
 
-def replace_folder(new: Path, final: Path) -> None:
-    """Put a finished folder in place in one rename (the old copy, if any, is removed after)."""
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(new, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def run(cfg) -> dict:
-    data_file = resolve_source(cfg.data, cfg.paths.cache)  # a hub dataset is downloaded once, here
+    data_file = resolve_source(cfg.data, cfg.paths.cache, bool(cfg.force))  # a hub data set: fetched once, here
     log.info("fetch: dataset %s", data_file)
     benchmarks = fetch_benchmarks(cfg)
     if cfg.model.tiny:
