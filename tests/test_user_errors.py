@@ -6,8 +6,11 @@ from conftest import run_py
 
 
 def failed_cleanly(result, message: str) -> None:
+    """Exit 1, the message (alone, or as one of the pre-flight check's problems), no traceback."""
     assert result.returncode == 1, result.stderr[-2000:]
-    assert f"error: {message}" in result.stderr, result.stderr[-2000:]
+    alone = f"error: {message}" in result.stderr
+    listed = "problem(s) found before anything was queued or run" in result.stderr and f"  - {message}" in result.stderr
+    assert alone or listed, result.stderr[-2000:]
     assert "Traceback" not in result.stdout + result.stderr
 
 

@@ -32,6 +32,15 @@ def in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def warn_slurm_launcher_unused() -> None:
+    """hydra/launcher=slurm without -m: Hydra runs the one job here, on this machine."""
+    if not HydraConfig.initialized() or "SlurmLauncher" not in str(HydraConfig.get().launcher.get("_target_")):
+        return
+    log.warning("hydra/launcher=slurm has no effect without -m (--multirun): this run goes to no queue and "
+                "runs here, on this machine. To queue it on Slurm: python run.py -m %s",
+                " ".join(HydraConfig.get().overrides.task))
+
+
 def job_log() -> str | None:
     """The log to read when this job fails: Slurm's log of the job, else Hydra's log of it."""
     if os.environ.get("SUBMITIT_EXECUTOR") == "slurm":
@@ -87,8 +96,12 @@ class AggregateAfterSweep(Callback):
     def on_multirun_end(self, config, **kwargs) -> None:
         from mhcompare.stages import aggregate
 
+        from mhcompare.errors import UserError
+
         try:
             aggregate.run(config)
+        except UserError as error:
+            log.error("aggregate after the sweep: %s", error)
         except Exception:  # the sweep's own results stay valid; say why the report is missing
             log.exception("aggregate after the sweep failed; run `python run.py stage=aggregate "
                           "experiment_name=%s` to retry", config.experiment_name)

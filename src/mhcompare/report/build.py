@@ -78,8 +78,12 @@ def build_report(experiment_dir: Path, report_dir: Path, settings: Settings = Se
     # every plot the page shows, the judge stage's included, read back so the page stands alone
     images = {b.file: (report_dir / b.file).read_bytes() for b in blocks if isinstance(b, Figure)}
     atomic_write_text(report_dir / HTML, to_html(blocks, f"Model comparison: {experiment_dir.name}", images))
-    log.info("aggregate: %s runs of %s models, %s problems -> %s", len(collection.runs), len(collection.models),
+    failed = [run for run in collection.runs if run.failure]
+    log.info("aggregate: %s runs of %s models: %s failed, %s missing, %s unreadable file(s) -> %s",
+             len(collection.runs), len(collection.models), len(failed), len(findings.missing),
              len(collection.problems), report_dir / MARKDOWN)
+    for run in failed:
+        log.warning("aggregate: %s failed in %s: %s", run.name, run.failure["stage"], run.failure["error"])
     for problem in collection.problems:
         log.warning("aggregate: %s", problem)
     return {"runs": len(collection.runs), "models": len(collection.models), "report_dir": str(report_dir),
