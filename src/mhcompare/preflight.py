@@ -25,6 +25,7 @@ and exits without queuing anything.
 """
 import argparse
 import functools
+import importlib.util
 import logging
 import os
 import shutil
@@ -82,6 +83,9 @@ def job_problems(cfg, gpus: int) -> list[str]:
         problems += recipe_problems(cfg, gpus)
     if any(s in stages for s in NEEDS_MODEL) and not cfg.model.tiny and not before(stages, "fetch", NEEDS_MODEL):
         problems += model_problems(cfg)
+    if "eval" in stages and importlib.util.find_spec("evalscope") is None:
+        problems.append("stage eval needs EvalScope, which this interpreter lacks: pip install -c "
+                        "requirements/constraints.txt -e '.[train,eval]'")
     if not before(stages, "runtime", NEEDS_TRAINING_RUNTIME + NEEDS_SERVING_RUNTIME):
         problems += runtime_problems(cfg, stages, gpus)
     return problems

@@ -37,8 +37,8 @@ def warn_slurm_launcher_unused() -> None:
     if not HydraConfig.initialized() or "SlurmLauncher" not in str(HydraConfig.get().launcher.get("_target_")):
         return
     log.warning("hydra/launcher=slurm has no effect without -m (--multirun): this run goes to no queue and "
-                "runs here, on this machine. To queue it on Slurm: python run.py -m %s",
-                " ".join(HydraConfig.get().overrides.task))
+                "runs here, on this machine. To queue it on Slurm: python run.py -m %s hydra/launcher=slurm",
+                " ".join(o for o in HydraConfig.get().overrides.task if o != "dry_run=true"))
 
 
 def job_log() -> str | None:
