@@ -129,3 +129,11 @@ def test_hydra_launcher_slurm_without_multirun_is_warned(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "hydra/launcher=slurm has no effect without -m (--multirun)" in out.stdout + out.stderr
     assert "To queue it on Slurm: python run.py -m model=tiny_qwen stage=prepare" in out.stdout + out.stderr
+
+
+def test_a_single_run_that_cannot_work_stops_before_anything_and_leaves_no_record(tmp_path):
+    out = run_py("model=tiny_qwen", "stage=train", "seed=-1", f"paths.outputs={tmp_path / 'outputs'}", *LOCAL,
+                 cwd=tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    assert "  - seed=-1: a seed is a whole number 0 or more" in out.stderr
+    assert list(tmp_path.iterdir()) == []  # no outputs/, no multirun/<date>/<time>/

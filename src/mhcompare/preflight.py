@@ -231,7 +231,7 @@ def slurm_problems(params: dict) -> list[str]:
                 "the jobs here one after another with hydra/launcher=local"]
     answer = slurm.ask(["sinfo", "-h", "-o", "%P"])
     if answer.returncode != 0:
-        reason = (answer.stderr.strip().splitlines() or ["no reason given"])[-1]
+        reason = (answer.stderr.strip().splitlines() or ["no reason given"])[-1].removeprefix("sinfo: ")
         return [f"Slurm is installed but its controller does not answer (sinfo: {reason}); nothing was queued. "
                 f"Check that slurmctld runs and that SLURM_CONF points at the cluster's slurm.conf, or ask the "
                 f"cluster's admins"]

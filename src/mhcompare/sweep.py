@@ -41,6 +41,26 @@ def warn_slurm_launcher_unused() -> None:
                 " ".join(o for o in HydraConfig.get().overrides.task if o != "dry_run=true"))
 
 
+def discard_run_record() -> None:
+    """Remove the folder Hydra opened for this run (its .hydra/ and log alone), and the folders
+    above it that this leaves empty, when the run stopped before doing anything."""
+    import shutil
+
+    if not HydraConfig.initialized():
+        return
+    hydra = HydraConfig.get()
+    folder = Path(hydra.runtime.output_dir)
+    if not folder.is_dir() or folder == Path.cwd() or {p.name for p in folder.iterdir()} - {
+            ".hydra", f"{hydra.job.name}.log"}:
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in (folder.parent, folder.parent.parent):  # multirun/<date>/
+        try:
+            parent.rmdir()
+        except OSError:
+            return
+
+
 def job_log() -> str | None:
     """The log to read when this job fails: Slurm's log of the job, else Hydra's log of it."""
     if os.environ.get("SUBMITIT_EXECUTOR") == "slurm":

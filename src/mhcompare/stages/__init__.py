@@ -137,7 +137,11 @@ def check_single_run(cfg) -> None:
     if cfg.get("dry_run"):
         preflight.print_plan([(name, requests.work_left(cfg) or "every stage done already; each would skip")], [],
                              "run here")
-    preflight.check([(name, cfg)], None, visible_gpus())
+    try:
+        preflight.check([(name, cfg)], None, visible_gpus())
+    except preflight.PreflightFailed:
+        sweep.discard_run_record()  # nothing ran: no multirun/<date>/<time>/ left to explain
+        raise
     if cfg.get("dry_run"):
         print("dry run: the run passed its checks; run the command without dry_run=true to start it", flush=True)
 
