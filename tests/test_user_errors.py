@@ -76,3 +76,10 @@ def test_aggregate_of_an_experiment_with_no_runs_says_what_to_do(tmp_path):
     failed_cleanly(result, f"no run folders under {tmp_path / 'nothing'}")
     assert "python run.py stage=status experiment_name=nothing" in result.stderr
     assert not (tmp_path / "multirun").exists()
+
+
+def test_aggregate_of_an_experiment_folder_without_runs_says_what_to_do(tmp_path):
+    (tmp_path / "empty" / "report").mkdir(parents=True)
+    result = run_py("stage=aggregate", "experiment_name=empty", f"paths.outputs={tmp_path}", "tracking=none",
+                    cwd=tmp_path)
+    failed_cleanly(result, f"no run folders (<model>/seed<k>/) under {tmp_path / 'empty'}; train something first")

@@ -15,6 +15,9 @@ from omegaconf import OmegaConf
 log = logging.getLogger(__name__)
 # states in which Slurm itself ended a job: its stages then raise Interrupted and record nothing
 ENDED_BY_SLURM = ("CANCELLED", "PREEMPTED", "TIMEOUT", "NODE_FAIL", "DEADLINE")
+# what sbatch says when no controller answers (not a refusal of the request)
+CONTROLLER_GONE = ("Unable to contact slurm controller", "Socket timed out", "Connection refused",
+                   "Could not establish a configuration source")
 # how often the launcher asks Slurm about its jobs while they wait or run (submitit alone backs off
 # to minutes, so a cancelled job went unnoticed for that long)
 POLL_S = 5
@@ -118,6 +121,10 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
             from mhcompare import slurm
 
             why = str(refused).strip().splitlines()[-1] if str(refused).strip() else "no reason given"
+            if any(sign in why for sign in CONTROLLER_GONE):  # it stopped answering after the pre-flight check
+                log.error("Slurm's controller did not answer sbatch (%s); nothing was queued: check that slurmctld "
+                          "runs and SLURM_CONF, then run the same command again", why)
+                raise SystemExit(1) from None
             log.error("Slurm refused the sweep's jobs (%s): they asked for %s and partition %s offers %s; "
                       "change hydra.launcher.cpus_per_task, mem_gb, gpus_per_node or partition", why, self._request(),
                       self.params.get("partition"), slurm.partition_offer(self.params.get("partition")))

@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from mhcompare.errors import UserError
 from mhcompare.io import atomic_write_bytes, atomic_write_text
 from mhcompare.provenance import code_version
 from mhcompare.report import plots, tables
@@ -41,11 +42,15 @@ class Settings:
     min_effect: MinEffect = MinEffect()
 
 
+class NoRuns(UserError, FileNotFoundError):
+    """An experiment folder without a run: the user's to fix (run something first), not a crash."""
+
+
 def build_report(experiment_dir: Path, report_dir: Path, settings: Settings = Settings()) -> dict:
     experiment_dir, report_dir = Path(experiment_dir), Path(report_dir)
     collection = collect(experiment_dir)
     if not collection.runs:
-        raise FileNotFoundError(f"no run folders (<model>/seed<k>/) under {experiment_dir}; train something first "
+        raise NoRuns(f"no run folders (<model>/seed<k>/) under {experiment_dir}; train something first "
                                 f"(python run.py experiment_name={experiment_dir.name} stage=[prepare,train])")
     target = resolve_target(collection.runs, settings.target_curve, settings.target_value, settings.target_relative)
     if target is not None:
