@@ -137,3 +137,20 @@ def test_a_single_run_that_cannot_work_stops_before_anything_and_leaves_no_recor
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
     assert "  - seed=-1: a seed is a whole number 0 or more" in out.stderr
     assert list(tmp_path.iterdir()) == []  # no outputs/, no multirun/<date>/<time>/
+
+
+def test_checking_the_recipe_leaves_this_process_log_as_it_was():
+    """ms-swift's import sets the root logger's stream handlers to ERROR: the sweep summary (INFO)
+    of a launcher that parsed the recipe went missing. A fresh interpreter, so that ms-swift is
+    imported here for the first time."""
+    import subprocess
+    import sys
+
+    code = ("import logging, sys\n"
+            "logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(message)s')\n"
+            "from mhcompare.preflight import swift_sft_parser\n"
+            "swift_sft_parser()\n"
+            "logging.getLogger('mhcompare.sweep').info('Sweep summary: still shown')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Sweep summary: still shown" in out.stdout, out.stdout[-2000:]

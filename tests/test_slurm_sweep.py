@@ -144,6 +144,19 @@ def test_resubmitting_a_finished_sweep_runs_nothing_new(sweep, cluster, tiny_cac
     assert "4 of 4 runs are done already for this request: skipped without a Slurm job" in out.stdout + out.stderr
 
 
+def test_a_dry_run_lists_what_would_be_queued_and_skipped_and_queues_nothing(sweep, cluster, extra_conf, tiny_cache):
+    jobs_before = len(cluster.sacct("-X", "--format=JobID"))
+    plan = sweep["outputs"] / "multirun" / "plan"
+    out = run_py("-m", "model=tiny_broken,tiny_qwen", "seed=0", "experiment_name=slurm-e2e", "dry_run=true",
+                 f"hydra.searchpath=[file://{extra_conf}]", f"paths.outputs={sweep['outputs']}",
+                 f"paths.cache={tiny_cache}", f"hydra.sweep.dir={plan}", *SMALL, env_extra=cluster.env)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    assert "dry run: 1 job(s) would be queued, 1 skipped; nothing was." in out.stdout
+    assert "queued  tiny_broken seed0  (train: not done)" in out.stdout
+    assert "skipped  tiny_qwen seed0  (every stage done already for this request)" in out.stdout
+    assert len(cluster.sacct("-X", "--format=JobID")) == jobs_before and not plan.exists()
+
+
 def test_a_half_finished_sweep_queues_only_what_is_missing(sweep, extra_conf, tiny_cache):
     """Read from the first sweep's real run folders: the runs that trained are done for the same
     request; the failed one, a changed recipe, or force=true are not."""

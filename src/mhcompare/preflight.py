@@ -107,11 +107,12 @@ def experiment_problems(cfg) -> list[str]:
 
 
 def model_problems(cfg) -> list[str]:
-    from mhcompare.fetch.manifest import ModelNotFetched, fetched_model_dir
+    """The fetched copy as every stage finds it (fetch.manifest's own check, whatever it verifies)."""
+    from mhcompare.fetch.manifest import fetched_model_dir
 
     try:
         fetched_model_dir(cfg)
-    except ModelNotFetched as missing:
+    except UserError as missing:
         return [str(missing)]
     return []
 
@@ -207,6 +208,9 @@ def drop_argument(argv: list[str], argument_name: str) -> list[str]:
 def swift_sft_parser():
     """ms-swift's own parser of `swift sft` (swift.utils.parse_args builds it the same way)."""
     quiet = os.environ.setdefault("LOG_LEVEL", "WARNING") == "WARNING"  # ms-swift logs its registry at import
+    # ms-swift's logger sets the root logger's stream handlers to ERROR when imported, which would
+    # silence this process's own log (the sweep summary among it): their levels are put back
+    levels = {handler: handler.level for handler in logging.root.handlers}
     try:
         from swift.arguments import SftArguments
         from swift.utils.utils import _patch_get_type_hints
@@ -214,6 +218,8 @@ def swift_sft_parser():
     finally:
         if quiet:
             os.environ.pop("LOG_LEVEL", None)
+        for handler, level in levels.items():
+            handler.setLevel(level)
 
     with _patch_get_type_hints():
         parser = HfArgumentParser([SftArguments])
