@@ -2,6 +2,7 @@
 
     python run.py model=qwen seed=0 stage=[prepare,train]
     python run.py -m model=qwen,llama,chatglm,internlm,baichuan seed=0,1,2 stage=train
+    python run.py --help
 """
 import os
 import sys
@@ -12,9 +13,12 @@ from omegaconf import DictConfig
 from mhcompare.config import register_resolvers
 from mhcompare.errors import UserError
 from mhcompare.progress import quiet_bars_in_logs
+from mhcompare.readonly import command_line
 
 register_resolvers()
 quiet_bars_in_logs()  # progress bars redraw every 30 s in a Slurm log, many times a second on a terminal
+# read-only commands run once, here, and leave no multirun/ record; --cfg job shows resolved values
+sys.argv = command_line(sys.argv)
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")

@@ -123,3 +123,53 @@ def test_experiment_level_stages_create_no_model_seed_folder(tmp_path):
     out = run_py("stage=aggregate", f"paths.outputs={tmp_path}", "tracking=none")
     assert out.returncode != 0 and "no run folders" in out.stderr  # nothing trained, nothing invented
     assert not (tmp_path / "demo" / "tiny_qwen").exists()
+
+
+def test_help_is_short_and_says_what_a_researcher_needs(tmp_path):
+    """#22 finding 7: stages, experiments, the common overrides and where outputs land, in a page."""
+    out = run_py("--help", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.splitlines()) < 45, len(out.stdout.splitlines())
+    for needed in ("runtime  fetch  prepare  train  eval", "aggregate  status  plan", "experiment=full",
+                   "experiment=NAME", "smoke", "model=qwen", "seed=0,1,2", "train.swift.learning_rate",
+                   "hydra.launcher.partition", "hydra.launcher.timeout_min", "hydra.launcher.gpus_per_node",
+                   "dry_run=true", "outputs/<experiment_name>/<model>/seed<k>/", "--cfg job"):
+        assert needed in out.stdout, needed
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cfg_job_shows_what_training_will_use_on_this_machine(tmp_path):
+    """train.swift says flash_attn and bf16 for every model; will_run says what runs here: ChatGLM3's
+    own attention (null), InternLM2's eager without flash-attn, float32 without a GPU."""
+    from mhcompare.train.hardware import visible_gpus
+
+    if visible_gpus():
+        pytest.skip("this machine has a GPU: the CPU fallback does not apply")
+    for model, attention in (("chatglm", "null"), ("internlm", "eager"), ("qwen", "sdpa")):
+        out = run_py("--cfg", "job", f"model={model}", "experiment=full", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        will_run = out.stdout.split("will_run:\n", 1)[1].split("\npaths:", 1)[0]
+        assert will_run.split() == ["gpus:", "0", "attn_impl:", attention, "torch_dtype:", "float32"], will_run
+        assert "experiment_name: full" in out.stdout and "${" not in out.stdout.split("hydra")[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_several_gpus_per_job_compose_into_torchrun_with_the_same_effective_batch():
+    from mhcompare.stages.train import swift_command
+
+    cfg = compose_config(["model=qwen", "experiment=full", "hydra.launcher.gpus_per_node=2"])
+    recipe, _ = resolve_recipe(cfg, gpus=2)
+    assert recipe["per_device_train_batch_size"] * recipe["gradient_accumulation_steps"] * 2 == 32
+    assert swift_command("python", 2) == ["python", "-m", "torch.distributed.run", "--nproc_per_node=2", "-m",
+                                          "swift.cli.sft"]
+    assert swift_command("python", 1) == ["python", "-m", "swift.cli.sft"]
+
+
+def test_read_only_commands_leave_no_multirun_record(tmp_path):
+    out = run_py("stage=plan", f"paths.outputs={tmp_path / 'out'}", "tracking=none", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not (tmp_path / "multirun").exists()
+    out = run_py("stage=status", "experiment=full", f"paths.outputs={tmp_path / 'out'}", "tracking=none",
+                 "report.expected.models=[qwen]", "report.expected.seeds=[0]", cwd=tmp_path)
+    assert out.returncode == 0 and "Launching" not in out.stdout + out.stderr, out.stderr[-2000:]
+    assert not (tmp_path / "multirun").exists()

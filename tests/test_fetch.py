@@ -130,7 +130,7 @@ def test_a_job_whose_model_was_never_fetched_stops_with_the_command_that_fetches
     assert out.returncode != 0
     assert "Llama-3.1-8B-Instruct has not been fetched" in said(out)
     assert "python run.py model=llama stage=fetch" in said(out)
-    assert not (tmp_path / "demo" / "llama" / "seed0" / "train" / "done.json").exists()
+    assert not (tmp_path / "trial" / "llama" / "seed0" / "train" / "done.json").exists()
 
 
 def test_jobs_fetching_the_same_model_at_once_take_turns(tmp_path):

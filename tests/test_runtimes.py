@@ -73,7 +73,7 @@ def test_train_with_a_missing_runtime_stops_before_any_work(tmp_path):
                  "tracking=none")
     assert out.returncode != 0
     assert "runtime 'legacy' has not been created" in out.stderr and "python run.py stage=runtime model=chatglm" in out.stderr
-    assert not (tmp_path / "demo" / "chatglm").exists() or not any((tmp_path / "demo" / "chatglm").rglob("done.json"))
+    assert not (tmp_path / "trial" / "chatglm").exists() or not any((tmp_path / "trial" / "chatglm").rglob("done.json"))
 
 
 def test_swift_3_gets_its_own_argument_names():

@@ -144,6 +144,19 @@ def test_resubmitting_a_finished_sweep_runs_nothing_new(sweep, cluster, tiny_cac
     assert "4 of 4 runs are done already for this request: skipped without a Slurm job" in out.stdout + out.stderr
 
 
+def test_a_dry_run_lists_what_would_be_queued_and_skipped_and_queues_nothing(sweep, cluster, extra_conf, tiny_cache):
+    jobs_before = len(cluster.sacct("-X", "--format=JobID"))
+    plan = sweep["outputs"] / "multirun" / "plan"
+    out = run_py("-m", "model=tiny_broken,tiny_qwen", "seed=0", "experiment_name=slurm-e2e", "dry_run=true",
+                 f"hydra.searchpath=[file://{extra_conf}]", f"paths.outputs={sweep['outputs']}",
+                 f"paths.cache={tiny_cache}", f"hydra.sweep.dir={plan}", *SMALL, env_extra=cluster.env)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    assert "dry run: 1 job(s) would be queued, 1 skipped; nothing was." in out.stdout
+    assert "queued  tiny_broken seed0  (train: not done)" in out.stdout
+    assert "skipped  tiny_qwen seed0  (every stage done already for this request)" in out.stdout
+    assert len(cluster.sacct("-X", "--format=JobID")) == jobs_before and not plan.exists()
+
+
 def test_a_half_finished_sweep_queues_only_what_is_missing(sweep, extra_conf, tiny_cache):
     """Read from the first sweep's real run folders: the runs that trained are done for the same
     request; the failed one, a changed recipe, or force=true are not."""
@@ -166,30 +179,33 @@ def node_cpus(cluster) -> str:
                           text=True, check=True).stdout.split()[0]
 
 
-def test_a_request_the_partition_can_never_hold_fails_within_a_minute(cluster, tmp_path, tiny_cache):
-    """64 CPUs per task on a 2-CPU node: Slurm queues it as PartitionConfig, forever; the launcher
-    cancels it and the sweep ends with the reason, the request and what the partition offers."""
+def test_a_request_the_partition_can_never_hold_is_refused_before_sbatch(cluster, tmp_path, tiny_cache):
+    """64 CPUs per task and 4000 GB on a small node: the pre-flight check compares the request with
+    what sinfo says the partition's nodes have, and stops in seconds with both, queuing nothing."""
     started = time.monotonic()
     out = run_py("-m", "model=tiny_qwen", "seed=0", "experiment_name=never", "stage=prepare", "tracking=none",
                  f"paths.outputs={tmp_path}", f"paths.cache={tiny_cache}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-                 "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=64", "hydra.launcher.mem_gb=1",
+                 "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=64", "hydra.launcher.mem_gb=4000",
                  env_extra=cluster.env, timeout=300)
     took = time.monotonic() - started
     assert out.returncode == 1 and took < 60, (took, out.stdout[-3000:] + out.stderr[-3000:])
-    failure = read_json(tmp_path / "sweep" / "summary.json")["runs"][0]["failure"]
-    assert "could never start: Slurm holds it with reason PartitionConfig" in failure["error"]
-    assert "64 CPUs per task" in failure["error"] and f"offers nodes with {node_cpus(cluster)} CPUs" in failure["error"]
+    assert "error: 2 problem(s) found before anything was queued or run" in out.stderr
+    assert f"hydra.launcher.cpus_per_task=64: partition h100 offers at most {node_cpus(cluster)} " in out.stderr
+    assert "hydra.launcher.mem_gb=4000: partition h100 offers at most" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "sweep").exists()
+    assert not cluster.sacct("-X", "--name=mhc_never", "-S", "now-1hour")
 
 
 def test_a_request_slurm_refuses_outright_says_so_without_a_traceback(cluster, tmp_path, tiny_cache):
+    """A node feature no node has: sinfo's limits cannot tell, sbatch refuses it."""
     out = run_py("-m", "model=tiny_qwen", "seed=0", "experiment_name=refused", "stage=prepare", "tracking=none",
                  f"paths.outputs={tmp_path}", f"paths.cache={tiny_cache}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-                 "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=4000",
-                 env_extra=cluster.env, timeout=300)
+                 "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
+                 "hydra.launcher.constraint=no_such_feature", env_extra=cluster.env, timeout=300)
     text = out.stdout + out.stderr
     assert out.returncode == 1, text[-3000:]
     assert "Slurm refused the sweep's jobs (sbatch: error: Batch job submission failed" in text
-    assert "4000 GB" in text and f"offers nodes with {node_cpus(cluster)} CPUs" in text and "Traceback" not in text
+    assert "1 GB" in text and f"offers nodes with {node_cpus(cluster)} CPUs" in text and "Traceback" not in text
 
 
 def test_cancelling_a_pending_job_ends_the_sweep_within_seconds(cluster, tmp_path, tiny_cache):

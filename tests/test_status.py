@@ -47,3 +47,23 @@ def test_the_status_table_shows_each_run_where_it_stands(tmp_path):
 def test_status_of_an_experiment_that_never_ran_says_so(tmp_path):
     result = run_py("stage=status", "experiment_name=nothing", f"paths.outputs={tmp_path}", "tracking=none")
     assert result.returncode == 1 and "error: no run folders under" in result.stderr
+
+
+def test_a_failed_training_stays_failed_when_a_later_stage_runs_in_the_same_folder(tmp_path):
+    """#22 finding 6: a later stage=runtime (or fetch) in the run folder must not turn the failed
+    training into `running`; the whole fix command of the failure stays in the table."""
+    run = tmp_path / "demo" / "tiny_qwen" / "seed0"
+    write(run / "train" / "attempt.json", "{}")
+    error = ("RuntimeMissing: runtime 'legacy' has not been created (at /rt/legacy); create it with: "
+             "python run.py stage=runtime model=tiny_qwen")
+    write(run / "failed.json", json.dumps({"stage": "train", "error": error, "log": "/logs/tiny_qwen_seed0.out"}))
+    later = run_py("model=tiny_qwen", "stage=runtime", f"paths.outputs={tmp_path}", "tracking=none", cwd=tmp_path)
+    assert later.returncode == 0, later.stderr[-2000:]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_py("stage=status", f"paths.outputs={tmp_path}", "tracking=none", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("tiny_qwen"))
+    assert line.split()[2] == "failed", line
+    assert "create it with: python run.py stage=runtime model=tiny_qwen" in line
+    assert list(elsewhere.iterdir()) == []  # status only reads: no multirun/ record

@@ -6,8 +6,11 @@ from conftest import run_py
 
 
 def failed_cleanly(result, message: str) -> None:
+    """Exit 1, the message (alone, or as one of the pre-flight check's problems), no traceback."""
     assert result.returncode == 1, result.stderr[-2000:]
-    assert f"error: {message}" in result.stderr, result.stderr[-2000:]
+    alone = f"error: {message}" in result.stderr
+    listed = "problem(s) found before anything was queued or run" in result.stderr and f"  - {message}" in result.stderr
+    assert alone or listed, result.stderr[-2000:]
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -49,3 +52,37 @@ def test_a_model_source_that_is_neither_a_hub_nor_a_folder_is_named(tmp_path):
     failed_cleanly(run_py("model=qwen", "stage=fetch", "model.source=/no/such/Qwen2.5-7B-Instruct",
                           f"paths.models={tmp_path / 'models'}", f"paths.outputs={tmp_path}", "tracking=none"),
                    "model.source=/no/such/Qwen2.5-7B-Instruct: neither a hub (modelscope, huggingface) nor")
+
+
+def test_a_sweep_whose_jobs_fail_on_bad_input_says_why_once_per_job_in_full(tmp_path):
+    """#22 finding 4: no tracebacks for a user's error inside a sweep's jobs; the whole message in
+    failed.json and the summary; the aggregate counts the failed runs instead of `0 problems`."""
+    import json
+
+    data = tmp_path / "dialogues.jsonl"
+    data.write_text("{not json\n", encoding="utf-8")
+    out = run_py("-m", "model=tiny_qwen,tiny_llama", "stage=prepare", f"data.source={data}",
+                 f"paths.outputs={tmp_path / 'out'}", "tracking=none", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    said = out.stdout + out.stderr
+    assert out.returncode == 1, said[-3000:]
+    assert "Traceback" not in said, said[-3000:]
+    assert "0 problems" not in said and "2 failed" in said, said[-3000:]
+    summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
+    assert summary["counts"] == {"failed": 2}
+    for run in summary["runs"]:
+        assert f"{data}:1:" in run["failure"]["error"] and "not valid JSON" in run["failure"]["error"]
+
+
+def test_aggregate_of_an_experiment_with_no_runs_says_what_to_do(tmp_path):
+    result = run_py("stage=aggregate", "experiment_name=nothing", f"paths.outputs={tmp_path}", "tracking=none",
+                    cwd=tmp_path)
+    failed_cleanly(result, f"no run folders under {tmp_path / 'nothing'}")
+    assert "python run.py stage=status experiment_name=nothing" in result.stderr
+    assert not (tmp_path / "multirun").exists()
+
+
+def test_aggregate_of_an_experiment_folder_without_runs_says_what_to_do(tmp_path):
+    (tmp_path / "empty" / "report").mkdir(parents=True)
+    result = run_py("stage=aggregate", "experiment_name=empty", f"paths.outputs={tmp_path}", "tracking=none",
+                    cwd=tmp_path)
+    failed_cleanly(result, f"no run folders (<model>/seed<k>/) under {tmp_path / 'empty'}; train something first")

@@ -16,9 +16,42 @@ def resource_path(name: str) -> str:
     return str(RESOURCES / name)
 
 
+def will_run(key: str, *, _root_) -> object:
+    """`${mhc.will_run:attn_impl}`: what training uses on this machine once the model's code and
+    this machine's GPUs and libraries have had their say (train.recipe.resolve_recipe), so that
+    `--cfg job` shows it; `gpus` is what this machine has. Never raises: a config that cannot
+    work is reported by the pre-flight check, not by printing it."""
+    from mhcompare.runtimes import flash_attn_installed
+    from mhcompare.train.hardware import visible_gpus
+    from mhcompare.train.recipe import resolve_recipe
+
+    gpus = visible_gpus()
+    if key == "gpus":
+        return gpus
+    try:
+        recipe, _ = resolve_recipe(_root_, gpus, flash_attn_installed(_root_.runtimes.root, _root_.model.runtime))
+    except Exception as error:  # noqa: BLE001 - shown in the value instead
+        return f"unknown ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+    return recipe.get(key)
+
+
+DEMO_EXPERIMENT, REAL_MODELS_EXPERIMENT = "demo", "trial"
+
+
+def default_experiment_name(*, _root_) -> str:
+    """`${mhc.default_experiment_name:}`: where a run lands without experiment= or
+    experiment_name=: the tiny models in `demo`, real ones in `trial`, so a real model's first try
+    never mixes with the random-weight demo models (docs/DESIGN.md)."""
+    return DEMO_EXPERIMENT if _root_.model.tiny else REAL_MODELS_EXPERIMENT
+
+
 def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("mhc.default_experiment_name"):
+        OmegaConf.register_new_resolver("mhc.default_experiment_name", default_experiment_name)
     if not OmegaConf.has_resolver("mhc.resource"):
         OmegaConf.register_new_resolver("mhc.resource", resource_path)
+    if not OmegaConf.has_resolver("mhc.will_run"):
+        OmegaConf.register_new_resolver("mhc.will_run", will_run)
 
 
 def as_list(value) -> list:

@@ -117,6 +117,15 @@ def library_versions(python: str) -> dict:
     return versions
 
 
+def flash_attn_installed(root, name: str) -> bool:
+    """Whether a runtime has the flash-attn package, without starting its interpreter."""
+    if name == DEFAULT:
+        import importlib.util
+
+        return importlib.util.find_spec("flash_attn") is not None
+    return any(runtime_dir(root, name).glob("lib/python*/site-packages/flash_attn"))
+
+
 GUARD_RUNTIME = "lmdeploy"
 
 

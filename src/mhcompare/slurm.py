@@ -18,10 +18,15 @@ def never_starts(reason: str) -> bool:
 
 
 def run(command: list[str], timeout: float = 30) -> str:
+    return ask(command, timeout).stdout
+
+
+def ask(command: list[str], timeout: float = 30) -> subprocess.CompletedProcess:
+    """A Slurm command's answer; a missing binary or a timeout reads as a failed command."""
     try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return subprocess.CompletedProcess(command, 1, "", str(error))
 
 
 def pending_reasons(job_ids: list[str]) -> dict[str, str]:
@@ -50,6 +55,49 @@ def partition_offer(partition: str | None) -> str:
         cpus, memory, gres, limit = (row.split("|") + ["?"] * 4)[:4]
         offers.append(f"{cpus} CPUs, {memory} MB, gres {gres}, time limit {limit}")
     return "nodes with " + "; ".join(offers)
+
+
+def partition_nodes(partition: str) -> list[dict]:
+    """What each kind of node of the partition can give one job, in the launcher's units:
+    [{cpus_per_task, mem_gb, gpus_per_node, timeout_min}] (None where sinfo does not say)."""
+    nodes = []
+    for row in sorted({line for line in run(["sinfo", "-h", "-p", partition, "-o", "%c|%m|%G|%l"]).splitlines()
+                       if line.strip()}):
+        cpus, memory, gres, limit = (row.split("|") + ["?"] * 4)[:4]
+        nodes.append({"cpus_per_task": number(cpus), "mem_gb": None if number(memory) is None else number(memory) / 1024,
+                      "gpus_per_node": gpu_count(gres), "timeout_min": minutes(limit)})
+    return nodes
+
+
+def number(text: str) -> float | None:
+    try:
+        return float(text.strip().rstrip("+"))
+    except ValueError:
+        return None
+
+
+def gpu_count(gres: str) -> int:
+    """`gpu:4`, `gpu:h100:8(S:0-1)`, `(null)` -> the GPUs a node has."""
+    count = 0
+    for item in gres.split(","):
+        parts = item.split("(")[0].split(":")
+        if parts[0] == "gpu" and len(parts) > 1 and parts[-1].isdigit():
+            count += int(parts[-1])
+    return count
+
+
+def minutes(limit: str) -> float | None:
+    """sinfo's time limit (`infinite`, `30`, `12:00:00`, `1-00:00:00`) in minutes; None for no limit."""
+    limit = limit.strip()
+    if limit.lower() in ("infinite", "unlimited", "n/a", "?", ""):
+        return None
+    days, _, clock = limit.rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    if days:  # with days, the clock is hours[:minutes[:seconds]]
+        hours, mins, secs = (parts + [0, 0])[:3]
+    else:  # without, minutes | minutes:seconds | hours:minutes:seconds
+        hours, mins, secs = parts if len(parts) == 3 else (0, parts[0], parts[1] if len(parts) > 1 else 0)
+    return (int(days or 0) * 24 + hours) * 60 + mins + secs / 60
 
 
 def cancel(job_id: str) -> None:

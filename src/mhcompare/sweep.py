@@ -32,6 +32,35 @@ def in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def warn_slurm_launcher_unused() -> None:
+    """hydra/launcher=slurm without -m: Hydra runs the one job here, on this machine."""
+    if not HydraConfig.initialized() or "SlurmLauncher" not in str(HydraConfig.get().launcher.get("_target_")):
+        return
+    log.warning("hydra/launcher=slurm has no effect without -m (--multirun): this run goes to no queue and "
+                "runs here, on this machine. To queue it on Slurm: python run.py -m %s hydra/launcher=slurm",
+                " ".join(o for o in HydraConfig.get().overrides.task if o != "dry_run=true"))
+
+
+def discard_run_record() -> None:
+    """Remove the folder Hydra opened for this run (its .hydra/ and log alone), and the folders
+    above it that this leaves empty, when the run stopped before doing anything."""
+    import shutil
+
+    if not HydraConfig.initialized():
+        return
+    hydra = HydraConfig.get()
+    folder = Path(hydra.runtime.output_dir)
+    if not folder.is_dir() or folder == Path.cwd() or {p.name for p in folder.iterdir()} - {
+            ".hydra", f"{hydra.job.name}.log"}:
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in (folder.parent, folder.parent.parent):  # multirun/<date>/
+        try:
+            parent.rmdir()
+        except OSError:
+            return
+
+
 def job_log() -> str | None:
     """The log to read when this job fails: Slurm's log of the job, else Hydra's log of it."""
     if os.environ.get("SUBMITIT_EXECUTOR") == "slurm":
@@ -87,8 +116,12 @@ class AggregateAfterSweep(Callback):
     def on_multirun_end(self, config, **kwargs) -> None:
         from mhcompare.stages import aggregate
 
+        from mhcompare.errors import UserError
+
         try:
             aggregate.run(config)
+        except UserError as error:
+            log.error("aggregate after the sweep: %s", error)
         except Exception:  # the sweep's own results stay valid; say why the report is missing
             log.exception("aggregate after the sweep failed; run `python run.py stage=aggregate "
                           "experiment_name=%s` to retry", config.experiment_name)

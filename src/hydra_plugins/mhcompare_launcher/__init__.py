@@ -1,9 +1,12 @@
-"""The Slurm launcher of conf/hydra/launcher/slurm.yaml. Hydra instantiates launchers only from
-the hydra_plugins namespace, hence this package; the sweep's bookkeeping is in mhcompare.sweep."""
+"""The launchers of conf/hydra/launcher/ (local.yaml, slurm.yaml). Hydra instantiates launchers
+only from the hydra_plugins namespace, hence this package; the sweep's bookkeeping is in
+mhcompare.sweep, the checks made before anything starts in mhcompare.preflight."""
 import logging
+import sys
 import time
 from pathlib import Path
 
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
@@ -12,9 +15,58 @@ from omegaconf import OmegaConf
 log = logging.getLogger(__name__)
 # states in which Slurm itself ended a job: its stages then raise Interrupted and record nothing
 ENDED_BY_SLURM = ("CANCELLED", "PREEMPTED", "TIMEOUT", "NODE_FAIL", "DEADLINE")
+# what sbatch says when no controller answers (not a refusal of the request)
+CONTROLLER_GONE = ("Unable to contact slurm controller", "Socket timed out", "Connection refused",
+                   "Could not establish a configuration source")
 # how often the launcher asks Slurm about its jobs while they wait or run (submitit alone backs off
 # to minutes, so a cancelled job went unnoticed for that long)
 POLL_S = 5
+
+
+def plan_jobs(launcher, job_overrides) -> list[dict]:
+    """Each job's composed config and why it has work left (None: all its stages are done for
+    this request, so it need not be queued)."""
+    from mhcompare.preflight import job_name
+    from mhcompare.requests import work_left
+
+    jobs = []
+    for overrides in job_overrides:
+        cfg = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, list(overrides))
+        jobs.append({"overrides": overrides, "cfg": cfg, "name": job_name(cfg), "work": work_left(cfg)})
+    return jobs
+
+
+def preflight(launcher, jobs: list[dict], where: str, gpus: int, slurm_params: dict | None = None) -> None:
+    """Check the jobs with work left before any starts (mhcompare.preflight); on a problem, or
+    for dry_run=true, stop here with the sweep record Hydra opened removed again."""
+    from mhcompare import preflight as checks
+
+    pending = [job for job in jobs if job["work"]]
+    dry_run = bool(launcher.config.get("dry_run"))
+    if dry_run:
+        checks.print_plan([(j["name"], j["work"]) for j in pending],
+                          [(j["name"], "every stage done already for this request") for j in jobs if not j["work"]], where)
+    try:
+        checks.check([(j["name"], j["cfg"]) for j in pending], slurm_params if pending else None, gpus)
+    except checks.PreflightFailed as problems:
+        checks.discard_record(Path(str(launcher.config.hydra.sweep.dir)))
+        sys.stderr.write(f"error: {problems}\n")
+        raise SystemExit(1) from None
+    if dry_run:
+        print("dry run: every job passed its checks; run the command without dry_run=true to start them", flush=True)
+        checks.discard_record(Path(str(launcher.config.hydra.sweep.dir)))
+        raise SystemExit(0)
+
+
+class LocalLauncher(BasicLauncher):
+    """Hydra's basic launcher (the jobs one after another in this process), after the pre-flight
+    check of every job."""
+
+    def launch(self, job_overrides, initial_job_idx):
+        from mhcompare.train.hardware import visible_gpus
+
+        preflight(self, plan_jobs(self, job_overrides), "run here", visible_gpus())
+        return super().launch(job_overrides, initial_job_idx)
 
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
@@ -26,17 +78,18 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         """Queue one array task per (model, seed) that has work left; the rest are reported as
         skipped without a job. Then watch the jobs until they end."""
         from mhcompare.config import as_list
-        from mhcompare.requests import work_left
+        from mhcompare.preflight import gpus_of
         from mhcompare.sweep import write_outcome
 
+        jobs = plan_jobs(self, job_overrides)
+        preflight(self, jobs, "queued", gpus_of(self.params), self.params)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         returns, queued = {}, []
-        for index, overrides in enumerate(job_overrides):
-            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-            why = work_left(cfg)
-            if why:
-                log.info("\t%s seed%s: queued (%s)", cfg.model.name, cfg.seed, why)
+        for index, (overrides, job) in enumerate(zip(job_overrides, jobs)):
+            cfg = job["cfg"]
+            if job["work"]:
+                log.info("\t%s seed%s: queued (%s)", cfg.model.name, cfg.seed, job["work"])
                 queued.append(index)
                 continue
             done = {stage: "done already" for stage in as_list(cfg.stage)}
@@ -68,6 +121,10 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
             from mhcompare import slurm
 
             why = str(refused).strip().splitlines()[-1] if str(refused).strip() else "no reason given"
+            if any(sign in why for sign in CONTROLLER_GONE):  # it stopped answering after the pre-flight check
+                log.error("Slurm's controller did not answer sbatch (%s); nothing was queued: check that slurmctld "
+                          "runs and SLURM_CONF, then run the same command again", why)
+                raise SystemExit(1) from None
             log.error("Slurm refused the sweep's jobs (%s): they asked for %s and partition %s offers %s; "
                       "change hydra.launcher.cpus_per_task, mem_gb, gpus_per_node or partition", why, self._request(),
                       self.params.get("partition"), slurm.partition_offer(self.params.get("partition")))

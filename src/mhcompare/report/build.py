@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from mhcompare.errors import UserError
 from mhcompare.io import atomic_write_bytes, atomic_write_text
 from mhcompare.provenance import code_version
 from mhcompare.report import plots, tables
@@ -41,11 +42,15 @@ class Settings:
     min_effect: MinEffect = MinEffect()
 
 
+class NoRuns(UserError, FileNotFoundError):
+    """An experiment folder without a run: the user's to fix (run something first), not a crash."""
+
+
 def build_report(experiment_dir: Path, report_dir: Path, settings: Settings = Settings()) -> dict:
     experiment_dir, report_dir = Path(experiment_dir), Path(report_dir)
     collection = collect(experiment_dir)
     if not collection.runs:
-        raise FileNotFoundError(f"no run folders (<model>/seed<k>/) under {experiment_dir}; train something first "
+        raise NoRuns(f"no run folders (<model>/seed<k>/) under {experiment_dir}; train something first "
                                 f"(python run.py experiment_name={experiment_dir.name} stage=[prepare,train])")
     target = resolve_target(collection.runs, settings.target_curve, settings.target_value, settings.target_relative)
     if target is not None:
@@ -78,8 +83,12 @@ def build_report(experiment_dir: Path, report_dir: Path, settings: Settings = Se
     # every plot the page shows, the judge stage's included, read back so the page stands alone
     images = {b.file: (report_dir / b.file).read_bytes() for b in blocks if isinstance(b, Figure)}
     atomic_write_text(report_dir / HTML, to_html(blocks, f"Model comparison: {experiment_dir.name}", images))
-    log.info("aggregate: %s runs of %s models, %s problems -> %s", len(collection.runs), len(collection.models),
+    failed = [run for run in collection.runs if run.failure]
+    log.info("aggregate: %s runs of %s models: %s failed, %s missing, %s unreadable file(s) -> %s",
+             len(collection.runs), len(collection.models), len(failed), len(findings.missing),
              len(collection.problems), report_dir / MARKDOWN)
+    for run in failed:
+        log.warning("aggregate: %s failed in %s: %s", run.name, run.failure["stage"], run.failure["error"])
     for problem in collection.problems:
         log.warning("aggregate: %s", problem)
     return {"runs": len(collection.runs), "models": len(collection.models), "report_dir": str(report_dir),

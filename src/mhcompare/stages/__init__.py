@@ -13,8 +13,8 @@ from omegaconf import OmegaConf
 
 from mhcompare import artifacts, requests, sweep
 from mhcompare.config import as_list
-from mhcompare.errors import ConfigError
-from mhcompare.io import atomic_write_json, atomic_write_text
+from mhcompare.errors import ConfigError, UserError
+from mhcompare.io import atomic_write_json, atomic_write_text, read_json
 from mhcompare.train.subprocess_run import STOP_SIGNALS, Interrupted
 
 STAGES = {
@@ -59,8 +59,12 @@ def run_stages(cfg) -> dict:
                          "(or a list such as stage=[prepare,train])")
     if all(n in EXPERIMENT_STAGES for n in names):
         return {n: importlib.import_module(STAGES[n]).run(cfg) for n in names}
+    if not sweep.in_sweep():  # a sweep's launcher checked every job before the first started
+        sweep.warn_slurm_launcher_unused()
+        check_single_run(cfg)
+        if cfg.get("dry_run"):
+            return {}
     run = artifacts.run_dir(cfg)
-    (run / "failed.json").unlink(missing_ok=True)  # it describes the latest attempt only
     # the composed config of this (model, seed), for the report's provenance
     atomic_write_text(run / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     sweep.name_slurm_job()
@@ -68,6 +72,7 @@ def run_stages(cfg) -> dict:
     for name in names:
         log.info("stage %s: %s seed %s", name, cfg.model.name, cfg.seed)
         before = done_stamps(cfg)
+        clear_failure(run, name)
         try:
             results[name] = run_stage(name, cfg)
         except Interrupted:
@@ -84,7 +89,11 @@ def run_stages(cfg) -> dict:
             if not sweep.in_sweep():
                 raise
             # one failing (model, seed) must not end the sweep: record it for the summary
-            log.exception("stage %s failed for %s seed %s; the sweep goes on", name, cfg.model.name, cfg.seed)
+            if isinstance(error, UserError):  # its message says what to do; a traceback would hide it
+                log.error("stage %s failed for %s seed %s; the sweep goes on: %s", name, cfg.model.name, cfg.seed,
+                          error)
+            else:
+                log.exception("stage %s failed for %s seed %s; the sweep goes on", name, cfg.model.name, cfg.seed)
             stages[name] = "failed"
             sweep.record_outcome(cfg, "failed", stages, failure)
             return {**results, "failed": failure}
@@ -95,10 +104,46 @@ def run_stages(cfg) -> dict:
     return results
 
 
+def clear_failure(run, stage: str) -> None:
+    """failed.json tells the latest failure of this run; it goes when the stage it names runs
+    again, so a training that failed stays failed while other stages (fetch, runtime) run in the
+    same folder. A job Slurm ended (stage `slurm`) is cleared when the run starts again."""
+    path = run / "failed.json"
+    try:
+        failed = read_json(path).get("stage")
+    except (OSError, ValueError, AttributeError):
+        return
+    if failed == stage or failed not in STAGES:
+        path.unlink(missing_ok=True)
+
+
 def first_line(error: Exception) -> str:
-    """`TrainError: ms-swift exited with status 1 ...; full log: ...`: the rest is in the job log."""
+    """`TrainError: ms-swift exited with status 1 ...; full log: ...`: the rest is in the job log.
+    A user's error keeps its whole message, its lines joined: the fix command is in it."""
     message = str(error).strip()
-    return f"{type(error).__name__}: {message.splitlines()[0]}" if message else type(error).__name__
+    if not message:
+        return type(error).__name__
+    if isinstance(error, UserError):
+        return f"{type(error).__name__}: {' '.join(line.strip() for line in message.splitlines())}"
+    return f"{type(error).__name__}: {message.splitlines()[0]}"
+
+
+def check_single_run(cfg) -> None:
+    """The pre-flight check of a run without a launcher (no -m); dry_run=true prints what would run."""
+    from mhcompare import preflight
+    from mhcompare.train.hardware import visible_gpus
+
+    name = preflight.job_name(cfg)
+    if cfg.get("dry_run"):
+        preflight.print_plan([(name, requests.work_left(cfg) or "every stage done already; each would skip")], [],
+                             "run here")
+    try:
+        preflight.check([(name, cfg)], None, visible_gpus())
+    except preflight.PreflightFailed:
+        sweep.discard_run_record()  # nothing ran: no multirun/<date>/<time>/ left to explain
+        raise
+    if cfg.get("dry_run"):
+        print("dry run: the run passed its checks; run the command without dry_run=true to start it", flush=True)
 
 
 def done_stamps(cfg) -> dict:

@@ -8,6 +8,7 @@ import re
 from omegaconf import OmegaConf
 
 from mhcompare import artifacts
+from mhcompare.errors import UserError
 from mhcompare.report.build import Settings, build_report
 from mhcompare.report.stats import MinEffect
 
@@ -27,8 +28,10 @@ def run(cfg) -> dict:
                                              relative=float(report.min_effect.relative)))
     experiment = artifacts.experiment_dir(cfg)
     if not experiment.is_dir():
-        raise FileNotFoundError(f"no run folders under {experiment}: nothing of experiment "
-                                f"{cfg.experiment_name!r} has run yet (check experiment_name and paths.outputs)")
+        raise UserError(f"no run folders under {experiment}: nothing of experiment {cfg.experiment_name!r} has run "
+                        f"yet. Check experiment_name= and paths.outputs= (python run.py stage=status "
+                        f"experiment_name={cfg.experiment_name} lists its runs), or run it first, e.g. "
+                        f"python run.py experiment=demo")
     return build_report(experiment, artifacts.report_dir(cfg), settings)
 
 
