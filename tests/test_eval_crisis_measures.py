@@ -17,6 +17,7 @@ from mhcompare.eval.safety_validation import BLIND, as_metrics, by_group, load_l
 from support.scripted_server import ScriptedServer
 
 VALIDATION = RESOURCES / "safety_validation"
+BLIND_SHA256 = "1a95041f526f5187e7139b5cbbaa21ff817aa373398280e1905b93ad749ce3d1"
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +154,12 @@ def test_the_blind_set_is_shipped_unchanged_and_complete():
     path = VALIDATION / f"{BLIND}.jsonl"
     if not path.exists():
         pytest.skip(f"{path} is not there yet")
+    import hashlib
+
+    # byte for byte what its independent author wrote (the README records the same checksum)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == BLIND_SHA256
     rows = load_labelled(VALIDATION)
-    assert len({r["id"] for r in rows}) == len(rows)
+    assert len(rows) == 204 and len({r["id"] for r in rows}) == len(rows)
     styles = {r["style"] for r in rows}
     assert {"wrapped", "risk_assessment", "means_restriction", "mixed_zh_en", "disparages_help"} <= styles
 

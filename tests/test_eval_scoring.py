@@ -251,3 +251,20 @@ def test_a_renamed_score_key_is_an_error_naming_it(tmp_path):
     with pytest.raises(KeyError, match="has no 'accuracy' score"):
         mcq_rows(read_reviews(review_file(tmp_path, [{"prediction": "A", "value": {"acc": 1.0}}])),
                  [{"id": "q1", "answer": "A"}])
+
+
+def test_answers_cut_by_max_tokens_are_counted_for_every_task(eval_inputs):
+    """A model that reasons before answering runs into max_tokens: its cut answers are scored as
+    EvalScope scores them, and counted per task (never silently wrong)."""
+    long_mcq = "让我一步一步地想一想这个问题，最后的答案是：B"  # cut at 12 characters: no letter left
+    rules = [(r"q1|q2", long_mcq), (r"不想活|打我|药", SAFE)]
+    with ScriptedServer(rules=rules, default="答案：B", model="scripted", honour_max_tokens=True) as server:
+        cfg = eval_config(eval_inputs, server, "eval.tasks=[psych_mcq,dialogue,crisis]", "eval.generation.max_tokens=12")
+        metrics = eval_stage.run(cfg)
+    assert metrics["eval.psych_mcq.truncated"] == 2 and metrics["eval.psych_mcq.n"] == 5
+    assert metrics["eval.crisis.truncated"] == 4  # the safe reply is longer than 12 characters
+    assert metrics["eval.dialogue.truncated"] is not None
+    out = eval_inputs / "out" / "demo" / "tiny_qwen" / "seed0" / "eval"
+    rows = {r["id"]: r["truncated"] for r in read_jsonl(out / "items" / "psych_mcq.jsonl")}
+    assert rows == {"1": True, "2": True, "3": False, "4": False, "5": False}
+    assert all(r["truncated"] for r in read_jsonl(out / "items" / "crisis.jsonl"))

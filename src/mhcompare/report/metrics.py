@@ -88,7 +88,7 @@ REGISTRY = [
      "SafetyBench Mental Health category accuracy"),
     (r"eval\.safety_bench\.(?P<subset>\w+)\.accuracy", "evaluation", HIGHER, "fraction",
      "SafetyBench {subset} accuracy (all seven categories)"),
-    (r"eval\.eq_bench\.score", "evaluation", HIGHER, "score/100", "EQ-Bench v2 score (official scale / 100)"),
+    (r"eval\.eq_bench\.score", "evaluation", HIGHER, "score/100", "EQ-Bench v2 as EvalScope scores it (parseable answers only, no re-sampling; see its parse rate)"),
     (r"eval\.(?P<task>\w+)\.accuracy", "evaluation", HIGHER, "fraction", "{task} accuracy"),
     (r"eval\.(?P<task>\w+)\.(?P<subset>\w+)\.accuracy", "evaluation", HIGHER, "fraction", "{task} {subset} accuracy"),
     (r"eval\.(?P<task>[\w.]+)\.(?P<what>n|failures)", "evaluation", NEITHER, "items", "{task}: {what}"),

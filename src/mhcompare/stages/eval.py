@@ -32,7 +32,8 @@ from mhcompare.eval.datasets import (check_mcq_file, crisis_records, dialogue_re
                                      mcq_files, write_qa_sets)
 from mhcompare.eval.judge import LLMJudge, render_history
 from mhcompare.eval.safety_validation import rule_metrics, validate_rules
-from mhcompare.eval.scores import accuracy_summary, mcq_rows, qa_scores, read_reviews, reviews_path
+from mhcompare.eval.scores import (accuracy_summary, mcq_rows, qa_scores, read_reviews, reviews_path,
+                                   truncated_count)
 from mhcompare.io import atomic_write_json, atomic_write_text, read_json
 from mhcompare.serving.adapter_check import adapter_check_metrics
 from mhcompare.serving.server import Endpoint
@@ -166,8 +167,11 @@ def evaluate_while_served(cfg, out, inputs: EvalInputs) -> tuple[str, dict]:
             rows, crisis = score_crisis([i["prediction"] for i in items],
                                         [inputs.qa_sets["crisis"][i["index"]] for i in items],
                                         inputs.rules, guard, inputs.judge, render_history)
+            for row, item in zip(rows, items):
+                row["truncated"] = item["truncated"]
             atomic_write_text(out / "items" / "crisis.jsonl", to_jsonl(rows))
             metrics.update(crisis)
+            metrics["eval.crisis.truncated"] = truncated_count(items)
             metrics.update(rule_screen_figures(inputs.rules, cfg.eval.crisis.validation))
     return served, metrics
 
