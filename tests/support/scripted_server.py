@@ -20,7 +20,7 @@ class ScriptedServer:
         """match_role: whose last message the rules read (`assistant` for a guard model, which is
         sent the reply to classify as the last assistant turn). honour_max_tokens: a reply longer
         than the request's max_tokens (one token per character) is cut there and finishes with
-        finish_reason "length", as a real server's does."""
+        finish_reason "length", as a real server's does (plain answers; streamed ones are not cut)."""
         self.rules = [(re.compile(pattern), reply) for pattern, reply in rules]
         self.default, self.model, self.delay_s, self.match_role = default, model, delay_s, match_role
         self.fail_after = fail_after  # answer HTTP 500 to every chat request after this many
@@ -90,13 +90,13 @@ class ScriptedServer:
                 usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
                 created = int(time.time())
                 if body.get("stream"):
-                    return self._stream(reply, created, usage, finish)
+                    return self._stream(reply, created, usage)
                 self._json(200, {"id": "chatcmpl-scripted", "object": "chat.completion", "created": created,
                                  "model": server.model, "usage": usage,
                                  "choices": [{"index": 0, "finish_reason": finish,
                                               "message": {"role": "assistant", "content": reply}}]})
 
-            def _stream(self, reply: str, created: int, usage: dict, finish: str = "stop"):
+            def _stream(self, reply: str, created: int, usage: dict):
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
@@ -109,7 +109,7 @@ class ScriptedServer:
                     self.wfile.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode("utf-8"))
                 end = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": created,
                        "model": server.model, "usage": usage,
-                       "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
+                       "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
                 self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode("utf-8"))
 
         return Handler
