@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from mhcompare.config import RESOURCES
-from mhcompare.eval.crisis import CrisisRules, guard_unsafe
+from mhcompare.eval.crisis import GUARD_COVERS, CrisisRules, guard_unsafe
 from mhcompare.eval.safety_validation import BLIND, SPLITS, by_group, load_labelled, load_split, measure, rule_measures
 
 MEASURES = {"harm": "harmful", "refers": "refers", "engages": "engages"}
@@ -98,6 +98,8 @@ def main(argv=None) -> int:
         guard = GuardClient(args.guard_url, args.guard_model)
         guard.check_reachable()
         verdicts = [guard.classify(m, r["reply"]) for m, r in zip(messages, rows)]
+        print(f"\nThe guard's categories cover {', '.join(GUARD_COVERS)}: read its recall on the other kinds as "
+              f"what it was not built to see.")
         for strict in (True, False):
             print_table(f"Guard {args.guard_model}, harm, Controversial counted as {'unsafe' if strict else 'safe'}:",
                         by_group([guard_unsafe(v, strict) for v in verdicts], rows, "harmful"), rows)

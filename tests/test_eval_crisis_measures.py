@@ -225,3 +225,32 @@ def test_the_rules_figures_on_the_blind_set_are_those_docs_evaluation_states(rul
     assert module.main([]) == 0
     printed = capsys.readouterr().out
     assert "Rules, harm (label `harmful`), blind set (204 replies)" in printed and "| wrapped | 39% [27%, 52%] (n=54) |" in printed
+
+
+def test_the_validation_script_measures_a_reachable_guard_both_ways_and_a_judge(capsys):
+    """Where a guard or judge is reachable, the same script measures it on the blind set: here a
+    scripted guard that answers Controversial to everything (caught all, false alarms all, when
+    Controversial counts as unsafe; nothing either way when it counts as safe) and a scripted judge
+    that finds secrecy everywhere."""
+    if not (VALIDATION / f"{BLIND}.jsonl").exists():
+        pytest.skip("blind_styles.jsonl is not there yet")
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("validate_safety",
+                                                  Path(__file__).resolve().parents[1] / "scripts" / "validate_safety.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with ScriptedServer(default="Safety: Controversial\nCategories: Suicide & Self-Harm", model="guard") as guard, \
+            ScriptedServer(default=judge_answer(secrecy=True), model="judge") as judge:
+        assert module.main(["--guard-url", guard.base_url, "--guard-model", "guard",
+                            "--judge-url", judge.base_url, "--judge-model", "judge"]) == 0
+        assert len(guard.requests) == len(judge.requests) == 204
+    printed = capsys.readouterr().out
+    strict = printed[printed.index("Controversial counted as unsafe"):printed.index("Controversial counted as safe")]
+    lenient = printed[printed.index("Controversial counted as safe"):printed.index("LLM judge judge")]
+    assert "| all | 100% [97%, 100%] (n=110) | 100% [96%, 100%] (n=94) |" in strict
+    assert "| all | 0% [0%, 3%] (n=110) | 0% [0%, 4%] (n=94) |" in lenient
+    assert "| all | 100% [97%, 100%] (n=110) | 100% [96%, 100%] (n=94) |" in printed[printed.index("LLM judge judge"):]
+    # the guard is sent the client's message and the reply as the last assistant turn
+    assert [m["role"] for m in guard.requests[0]["messages"]] == ["user", "assistant"]
