@@ -1,21 +1,30 @@
-"""Measure the crisis rule screen on the shipped labelled replies and print a Markdown table.
+"""Measure the crisis-safety instruments on the shipped labelled replies; print Markdown tables.
 
-    .venv/bin/python scripts/validate_safety.py
+    python scripts/validate_safety.py                        # the rules (no network needed)
+    python scripts/validate_safety.py --rules OLD.yaml       # another version of the rules
+    python scripts/validate_safety.py --guard-url http://127.0.0.1:8001/v1 --guard-model qwen3guard
+    python scripts/validate_safety.py --judge-url https://api.example/v1 --judge-model m --judge-key-env KEY
 
-tuning.jsonl is what the rules were improved on; held_out.jsonl was written after the tuning by an
-author who saw neither the rules nor the tuning set: only its figures describe new replies.
-Recall: unsafe replies the screen fails; false alarms: safe replies it fails; both with Wilson
-95% intervals. The same figures per kind of reply follow. A guard model or LLM judge is measured
-the same way where one runs (eval.guard / eval.judge); nothing here needs a network.
+The rules: the combined screen on tuning.jsonl (what they were improved on) and held_out.jsonl
+(written after the tuning by an author who saw neither), then each measure apart on
+blind_styles.jsonl, the measurement set (written by an independent author in the styles models
+produce; the rules are never tuned on it): the harm screen (label `harmful`), referral (`refers`)
+and engagement (`engages`), per style and per harm kind, with Wilson 95% intervals.
+
+A guard or LLM judge, where one is reachable, is measured on the blind set the same way, for harm:
+the guard with `Controversial` counted as unsafe and as safe, the judge by its harm rubric
+(mhcompare.eval.judge.HARM_PROMPT). Nothing here runs a model by itself.
 """
+import argparse
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-from mhcompare.eval.crisis import CrisisRules
-from mhcompare.eval.safety_validation import SPLITS, load_split, measure
+from mhcompare.config import RESOURCES
+from mhcompare.eval.crisis import GUARD_COVERS, CrisisRules, guard_unsafe
+from mhcompare.eval.safety_validation import BLIND, SPLITS, by_group, load_labelled, load_split, measure, rule_measures
 
-RESOURCES = Path(__file__).resolve().parents[1] / "src" / "mhcompare" / "resources"
+MEASURES = {"harm": "harmful", "refers": "refers", "engages": "engages"}
 
 
 def percent(value, interval=None) -> str:
@@ -25,9 +34,23 @@ def percent(value, interval=None) -> str:
     return text + (f" [{interval[0]:.0%}, {interval[1]:.0%}]" if interval else "")
 
 
-def main() -> int:
-    rules = CrisisRules.load(RESOURCES / "crisis_rules.yaml")
-    folder = RESOURCES / "safety_validation"
+def cell(m: dict, stat: str, n: str) -> str:
+    return f"{percent(m[stat], m[f'{stat}_ci'])} (n={m[n]})" if m[n] else "-"
+
+
+def print_table(title: str, table: dict, rows: list[dict]) -> None:
+    """One line per style (then per harm kind): recall on the positives, false alarms on the negatives."""
+    styles = sorted({r["style"] for r in rows})
+    order = ["all", *styles, *sorted(g for g in table if g not in styles and g != "all")]
+    print(f"\n{title}\n")
+    print("| group | recall (label true, flagged) | false alarms (label false, flagged) |")
+    print("|---|---|---|")
+    for group in order:
+        m = table[group]
+        print(f"| {group} | {cell(m, 'recall', 'n_pos')} | {cell(m, 'false_alarm', 'n_neg')} |")
+
+
+def old_splits(rules: CrisisRules, folder: Path) -> None:
     print("| split | unsafe | safe | recall (unsafe caught) | false alarms (safe failed) | precision | caught by `harmful` |")
     print("|---|---|---|---|---|---|---|")
     kinds = {}
@@ -51,12 +74,43 @@ def main() -> int:
         print("|---|---|---|---|")
         for (safe, kind), flags in sorted(by_kind.items()):
             print(f"| {'safe' if safe else 'unsafe'} | {kind} | {len(flags)} | {percent(sum(flags) / len(flags))} |")
-    prompts = RESOURCES / "crisis_prompts.jsonl"
-    from mhcompare.io import read_jsonl
 
-    references = [r["reference"] for r in read_jsonl(prompts)]
-    passed = sum(rules.check(r)["passed"] for r in references)
-    print(f"\nReference replies of the {len(references)} crisis prompts passing the screen: {passed}")
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rules", type=Path, default=RESOURCES / "crisis_rules.yaml")
+    parser.add_argument("--folder", type=Path, default=RESOURCES / "safety_validation")
+    parser.add_argument("--guard-url"), parser.add_argument("--guard-model")
+    parser.add_argument("--judge-url"), parser.add_argument("--judge-model"), parser.add_argument("--judge-key-env")
+    args = parser.parse_args(argv)
+    rules = CrisisRules.load(args.rules)
+    old_splits(rules, args.folder)
+    if not (args.folder / f"{BLIND}.jsonl").exists():
+        print(f"\n{args.folder / BLIND}.jsonl is missing: no figures on the blind set")
+        return 0
+    rows = load_labelled(args.folder)
+    for name, table in rule_measures(rules, rows).items():
+        print_table(f"Rules, {name} (label `{MEASURES[name]}`), blind set ({len(rows)} replies):", table, rows)
+    messages = [[{"role": "user", "content": r["client"]}] for r in rows]
+    if args.guard_url:
+        from mhcompare.eval.guard import GuardClient
+
+        guard = GuardClient(args.guard_url, args.guard_model)
+        guard.check_reachable()
+        verdicts = [guard.classify(m, r["reply"]) for m, r in zip(messages, rows)]
+        print(f"\nThe guard's categories cover {', '.join(GUARD_COVERS)}: read its recall on the other kinds as "
+              f"what it was not built to see.")
+        for strict in (True, False):
+            print_table(f"Guard {args.guard_model}, harm, Controversial counted as {'unsafe' if strict else 'safe'}:",
+                        by_group([guard_unsafe(v, strict) for v in verdicts], rows, "harmful"), rows)
+    if args.judge_url:
+        from mhcompare.eval.judge import LLMJudge, render_history
+
+        judge = LLMJudge(args.judge_url, args.judge_model, args.judge_key_env, 120, ["safety"])
+        judge.check_reachable()
+        verdicts = [judge.judge_harm(render_history(m), r["reply"]) for m, r in zip(messages, rows)]
+        print_table(f"LLM judge {args.judge_model}, harm rubric:",
+                    by_group([None if v is None else bool(v["harm_kinds"]) for v in verdicts], rows, "harmful"), rows)
     return 0
 
 

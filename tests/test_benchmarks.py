@@ -212,6 +212,11 @@ def test_fetched_benchmarks_are_scored_exactly_per_benchmark_and_subset(tmp_path
     assert eq[0] == 1.0 and eq[1] == pytest.approx(0.98707, abs=1e-5)
     assert metrics["eval.eq_bench.score"] == pytest.approx(sum(eq) / 2)
     assert (metrics["eval.eq_bench.n"], metrics["eval.eq_bench.failures"]) == (2, 1)  # the unparseable reply
+    # EvalScope's score covers the parseable answers only: its parse rate stands beside it, and 2 of 3
+    # would fail the official runner's 83.33% gate; no answer was cut by max_tokens
+    assert metrics["eval.eq_bench.parse_rate"] == pytest.approx(2 / 3)
+    assert metrics["eval.eq_bench.parse_gate_passed"] is False and metrics["eval.eq_bench.truncated"] == 0
+    assert metrics["eval.cmmlu.professional_psychology.truncated"] == 0
 
     out = tmp_path / "out" / "demo" / "tiny_qwen" / "seed0" / "eval"
     items = out / "items"
@@ -245,6 +250,7 @@ def test_fetched_benchmarks_are_scored_exactly_per_benchmark_and_subset(tmp_path
     assert provenance["cmmlu"]["licence"].startswith("CC BY-NC") and provenance["mmlu"]["licence"] == "MIT"
     assert provenance["safety_bench"]["dataset_id"] == "evalscope/SafetyBench"
     assert provenance["eq_bench"]["homepage"] == "https://github.com/EQ-bench/EQ-Bench"
+    assert "not the official runner" in provenance["eq_bench"]["scored_by"]
     assert provenance["mmlu"]["fetched_from"] == {"kind": "local", "path": str((tmp_path / "src" / "mmlu").resolve())}
 
     # the report ranks each benchmark and subset on its own, and finds its per-item outcomes

@@ -16,12 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class ScriptedServer:
     def __init__(self, rules=(), default: str = "B", model: str = "scripted", delay_s: float = 0.0,
-                 match_role: str = "user", fail_after: int | None = None):
+                 match_role: str = "user", fail_after: int | None = None, honour_max_tokens: bool = False):
         """match_role: whose last message the rules read (`assistant` for a guard model, which is
-        sent the reply to classify as the last assistant turn)."""
+        sent the reply to classify as the last assistant turn). honour_max_tokens: a reply longer
+        than the request's max_tokens (one token per character) is cut there and finishes with
+        finish_reason "length", as a real server's does (plain answers; streamed ones are not cut)."""
         self.rules = [(re.compile(pattern), reply) for pattern, reply in rules]
         self.default, self.model, self.delay_s, self.match_role = default, model, delay_s, match_role
         self.fail_after = fail_after  # answer HTTP 500 to every chat request after this many
+        self.honour_max_tokens = honour_max_tokens
         self.requests: list[dict] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -79,6 +82,9 @@ class ScriptedServer:
                 if server.delay_s:
                     time.sleep(server.delay_s)
                 reply = server.reply_to(body.get("messages", []))
+                finish = "stop"
+                if server.honour_max_tokens and body.get("max_tokens") and len(reply) > int(body["max_tokens"]):
+                    reply, finish = reply[:int(body["max_tokens"])], "length"
                 usage = {"prompt_tokens": sum(len(str(m.get("content", ""))) for m in body.get("messages", [])),
                          "completion_tokens": len(reply)}
                 usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -87,7 +93,7 @@ class ScriptedServer:
                     return self._stream(reply, created, usage)
                 self._json(200, {"id": "chatcmpl-scripted", "object": "chat.completion", "created": created,
                                  "model": server.model, "usage": usage,
-                                 "choices": [{"index": 0, "finish_reason": "stop",
+                                 "choices": [{"index": 0, "finish_reason": finish,
                                               "message": {"role": "assistant", "content": reply}}]})
 
             def _stream(self, reply: str, created: int, usage: dict):

@@ -9,8 +9,11 @@
 
     eval.<name>.<subset>.accuracy               CMMLU, MMLU; SafetyBench over all seven categories
     eval.safety_bench.mental_health.accuracy    SafetyBench's Mental Health category alone
-    eval.eq_bench.score                         EQ-Bench v2 score as EvalScope stores it (official / 100)
-    (each with .n and .failures: items scored, and items a metric could not score, never counted as 0)
+    eval.eq_bench.score                         EQ-Bench v2 as EvalScope scores it (official scale / 100), over
+                                                the parseable answers only, with .parse_rate and .parse_gate_passed
+                                                (the official 83.33%): not the official benchmark's run
+    (each with .n and .failures: items scored, and items a metric could not score, never counted as 0,
+    and .truncated: answers cut by max_tokens, counted and shown)
 
 The local layouts EvalScope 1.14.1 reads (`local_path` replaces the adapter's dataset_id,
 api/benchmark/meta.py:357; an existing path is loaded with `datasets.load_dataset(path, name=subset
@@ -34,13 +37,17 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from mhcompare.errors import ConfigError, UserError
-from mhcompare.eval.scores import accuracy_summary, item_metric, read_reviews, reviews_path
+from mhcompare.eval.scores import accuracy_summary, item_metric, read_reviews, reviews_path, truncated_count
 
 SAFETY_SUBSETS = ("zh", "en", "zh_subset")
 MENTAL_HEALTH = "Mental Health"
 # how an EvalScope benchmark's reviews are scored here; any other built-in is read as multiple choice
 SCORING = {"safety_bench": "safety_bench", "eq_bench": "eq_bench"}
 PRETTY = {"cmmlu": "CMMLU", "mmlu": "MMLU", "safety_bench": "SafetyBench", "eq_bench": "EQ-Bench"}
+# how a benchmark is scored where that differs from its official runner (eval/benchmarks.json)
+SCORED_BY = {"eq_bench": "EvalScope's EQ-Bench adapter, not the official runner: unparseable answers are left out "
+                         "(no re-sampling at rising temperature), no 83.33% parse gate; see eval.eq_bench.parse_rate"}
+EQ_BENCH_PARSE_GATE = 0.8333  # the official runner fails a run with fewer answers parseable
 
 
 class BenchmarkDataMissing(UserError, FileNotFoundError):
@@ -155,11 +162,9 @@ def score(bench: Benchmark, work_dir: Path, served: str) -> tuple[dict, dict]:
         if bench.scoring == "eq_bench":
             rows = [{"id": str(i["index"]), "reply": i["prediction"],
                      "score": item_metric(i, "eq_bench_score", "eq_bench_score"),
-                     "status": i["status"], "explanation": i["explanation"]} for i in items]
-            scored = [r["score"] for r in rows if r["score"] is not None]
-            metrics.update({f"eval.{bench.name}.score": sum(scored) / len(scored) if scored else None,
-                            f"eval.{bench.name}.n": len(scored),
-                            f"eval.{bench.name}.failures": len(rows) - len(scored)})
+                     "status": i["status"], "explanation": i["explanation"], "truncated": i["truncated"]}
+                    for i in items]
+            metrics.update(eq_bench_metrics(bench.name, rows))
             files[f"{bench.name}_{subset}.jsonl"] = rows
             continue
         rows = [mcq_row(bench, subset, i) for i in items]
@@ -176,10 +181,25 @@ def score(bench: Benchmark, work_dir: Path, served: str) -> tuple[dict, dict]:
     return metrics, files
 
 
+def eq_bench_metrics(name: str, rows: list[dict]) -> dict:
+    """EQ-Bench as EvalScope scores it, under EvalScope's name, with its parse rate beside it.
+    EvalScope drops an unparseable answer and averages the rest; the official benchmark re-samples
+    such answers at rising temperature and declares the run failed below 83.33% parseable. Neither
+    is done here, so the score covers the parseable subset only: `parse_rate` says how large it
+    is and `parse_gate_passed` whether the official gate would have let the run stand."""
+    scored = [r["score"] for r in rows if r["score"] is not None]
+    parse_rate = len(scored) / len(rows) if rows else None
+    return {f"eval.{name}.score": sum(scored) / len(scored) if scored else None,
+            f"eval.{name}.n": len(scored), f"eval.{name}.failures": len(rows) - len(scored),
+            f"eval.{name}.parse_rate": parse_rate,
+            f"eval.{name}.parse_gate_passed": None if parse_rate is None else parse_rate >= EQ_BENCH_PARSE_GATE,
+            f"eval.{name}.truncated": truncated_count(rows)}
+
+
 def mcq_row(bench: Benchmark, subset: str, item: dict) -> dict:
     target = item["target"][0] if isinstance(item["target"], list) and item["target"] else item["target"]
     row = {"id": str(item["index"]), "subset": subset, "answer": target, "reply": item["prediction"],
-           "correct": item_metric(item, "accuracy", "accuracy")}
+           "correct": item_metric(item, "accuracy", "accuracy"), "truncated": item["truncated"]}
     if bench.scoring == "safety_bench":
         metadata = item["sample_metadata"]
         row["id"] = str(metadata.get("original_id", item["index"]))
@@ -195,7 +215,9 @@ def provenance(bench: Benchmark) -> dict:
     path = manifest_path(bench.local_path)
     manifest = read_json(path) if path.exists() else {}
     return {"benchmark": bench.pretty, "evalscope": bench.evalscope, "dataset_id": bench.dataset_id,
-            "homepage": bench.homepage, "licence": bench.licence, "subsets": list(bench.subsets),
+            "homepage": bench.homepage, "licence": bench.licence,
+            "scored_by": SCORED_BY.get(bench.evalscope, f"EvalScope's {bench.evalscope} adapter"),
+            "subsets": list(bench.subsets),
             "few_shot_num": bench.few_shot_num, "local_path": str(bench.local_path),
             "fetched_from": manifest.get("request"), "revision": manifest.get("revision"),
             "fetched_at": manifest.get("fetched_at")}

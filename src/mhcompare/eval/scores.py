@@ -11,10 +11,33 @@ def reviews_path(work_dir: Path, served_name: str, dataset: str, subset: str) ->
     return Path(work_dir) / "reviews" / served_name / f"{dataset}_{subset}.jsonl"
 
 
+def predictions_path(review: Path) -> Path:
+    """EvalScope's predictions file beside a review file: <work_dir>/predictions/<model>/<dataset>_<subset>.jsonl."""
+    review = Path(review)
+    return review.parents[2] / "predictions" / review.parent.name / review.name
+
+
+def truncated_indices(review: Path) -> set | None:
+    """Items whose answer was cut by max_tokens (finish_reason "length", which EvalScope stores as
+    stop_reason "max_tokens"); None when EvalScope wrote no predictions file to tell."""
+    path = predictions_path(review)
+    if not path.exists():
+        return None
+    cut = set()
+    for row in read_jsonl(path):
+        choices = (row.get("model_output") or {}).get("choices") or [{}]
+        if choices[0].get("stop_reason") in ("max_tokens", "length", "model_length"):
+            cut.add(row["index"])
+    return cut
+
+
 def read_reviews(path: Path) -> list[dict]:
-    """[{index, target, prediction, value, status, messages, sample_metadata}] from one EvalScope review file."""
+    """[{index, target, prediction, value, status, messages, sample_metadata, truncated}] from one
+    EvalScope review file; `truncated` (cut by max_tokens: counted and shown, never a silent wrong
+    answer) is None where EvalScope left no predictions file."""
     if not Path(path).exists():
         raise FileNotFoundError(f"EvalScope wrote no reviews at {path}; see eval/evalscope/logs/eval_log.log")
+    cut = truncated_indices(path)
     items = []
     for row in read_jsonl(path):
         score = row["sample_score"]["score"]
@@ -25,7 +48,8 @@ def read_reviews(path: Path) -> list[dict]:
                       # a score EvalScope could not give (EQ-Bench's unparseable reply) is `excluded`
                       "status": score.get("status") or "success", "explanation": score.get("explanation"),
                       "sample_metadata": row["sample_score"].get("sample_metadata") or {},
-                      "errors": {str(k): str(v) for k, v in errors.items()}, "file": str(path)})
+                      "errors": {str(k): str(v) for k, v in errors.items()}, "file": str(path),
+                      "truncated": None if cut is None else row["index"] in cut})
     return sorted(items, key=lambda item: item["index"])
 
 
@@ -47,12 +71,21 @@ def mcq_rows(items: list[dict], records: list[dict]) -> list[dict]:
     """One row per answered item; records: the MCQ items in file order (EvalScope's review `index`)."""
     return [{"id": records[i["index"]].get("id", str(i["index"])), "domain": records[i["index"]].get("domain"),
              "answer": records[i["index"]]["answer"], "reply": i["prediction"],
-             "correct": item_metric(i, "accuracy", "accuracy")} for i in items]
+             "correct": item_metric(i, "accuracy", "accuracy"), "truncated": i.get("truncated")} for i in items]
+
+
+def truncated_count(rows: list[dict]) -> int | None:
+    """Answers cut by max_tokens; None when unknown for any row (no predictions file)."""
+    flags = [r.get("truncated") for r in rows]
+    return None if any(f is None for f in flags) else sum(flags)
 
 
 def accuracy_summary(rows: list[dict]) -> dict:
+    """Accuracy over scored items, with `truncated`: answers cut by max_tokens, scored as EvalScope
+    scored them (usually wrong) and counted here so that a short max_tokens cannot pass for ignorance."""
     scored = [r["correct"] for r in rows if r["correct"] is not None]
-    return {"accuracy": fmean(scored) if scored else None, "n": len(scored), "failures": len(rows) - len(scored)}
+    return {"accuracy": fmean(scored) if scored else None, "n": len(scored), "failures": len(rows) - len(scored),
+            "truncated": truncated_count(rows)}
 
 
 CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -90,8 +123,8 @@ def qa_scores(items: list[dict], records: list[dict]) -> tuple[list[dict], dict]
         record = records[item["index"]]
         rows.append({"id": record.get("id", str(item["index"])), "reply": item["prediction"],
                      "rouge_l": item_metric(item, "Rouge-L-F", "Rouge"),
-                     "bleu4": cumulative_bleu4(record["answer"], item["prediction"])})
-    scores = {"n": len(rows)}
+                     "bleu4": cumulative_bleu4(record["answer"], item["prediction"]), "truncated": item.get("truncated")})
+    scores = {"n": len(rows), "truncated": truncated_count(rows)}
     for name in ("rouge_l", "bleu4"):
         scored = [r[name] for r in rows if r[name] is not None]
         scores[name] = fmean(scored) if scored else None

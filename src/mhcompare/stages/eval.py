@@ -7,9 +7,10 @@
         benchmark and subset, with eval/benchmarks.json (source, licence, revision; eval/benchmarks.py)
 
 Every task keeps its per-item rows (item id, reply, score) in eval/items/, for the report's
-item-level tests. The crisis replies go through the rule screen, the guard model and the LLM
-judge where those are configured (eval.guard, eval.judge); the rule screen's recall and false
-alarms on the shipped held-out replies are recorded beside its rate.
+item-level tests. Crisis replies get separate measures (eval/crisis.py): referral and
+acknowledgement by the rules; harm by the guard model and the LLM judge's rubric where configured
+(eval.guard, eval.judge), with the rules' harm screen beside them; the rules' measured recall and
+false alarms (held-out and blind sets, per style and kind) are recorded beside their rates.
 
 Inputs are checked before the server starts; the server is stopped on exit, also on failure.
 """
@@ -30,8 +31,9 @@ from mhcompare.eval.crisis import CrisisRules, score_crisis
 from mhcompare.eval.datasets import (check_mcq_file, crisis_records, dialogue_records, longest_option_baseline,
                                      mcq_files, write_qa_sets)
 from mhcompare.eval.judge import LLMJudge, render_history
-from mhcompare.eval.safety_validation import validate_rules
-from mhcompare.eval.scores import accuracy_summary, mcq_rows, qa_scores, read_reviews, reviews_path
+from mhcompare.eval.safety_validation import rule_metrics, validate_rules
+from mhcompare.eval.scores import (accuracy_summary, mcq_rows, qa_scores, read_reviews, reviews_path,
+                                   truncated_count)
 from mhcompare.io import atomic_write_json, atomic_write_text, read_json
 from mhcompare.serving.adapter_check import adapter_check_metrics
 from mhcompare.serving.server import Endpoint
@@ -165,8 +167,11 @@ def evaluate_while_served(cfg, out, inputs: EvalInputs) -> tuple[str, dict]:
             rows, crisis = score_crisis([i["prediction"] for i in items],
                                         [inputs.qa_sets["crisis"][i["index"]] for i in items],
                                         inputs.rules, guard, inputs.judge, render_history)
+            for row, item in zip(rows, items):
+                row["truncated"] = item["truncated"]
             atomic_write_text(out / "items" / "crisis.jsonl", to_jsonl(rows))
             metrics.update(crisis)
+            metrics["eval.crisis.truncated"] = truncated_count(items)
             metrics.update(rule_screen_figures(inputs.rules, cfg.eval.crisis.validation))
     return served, metrics
 
@@ -230,10 +235,13 @@ def guard_client(cfg, endpoint):
 
 
 def rule_screen_figures(rules, folder) -> dict:
-    """The rule screen's measured recall and false-alarm rate on the shipped held-out replies:
-    the same for every model, recorded beside its rate so the number never travels without them."""
+    """The rules' measured validity, the same for every model, recorded beside their rates so a
+    number never travels without them: recall and false alarms of the combined screen on the
+    held-out replies (eval.crisis.screen.*), and per measure (harm screen, referral, engagement),
+    style and harm kind, with Wilson intervals, on the blind set (eval.safety.rules.*)."""
     held_out = validate_rules(rules, folder, splits=("held_out",)).get("held_out")
-    if not held_out:
-        return {}
-    return {"eval.crisis.screen.recall": held_out["recall"],
-            "eval.crisis.screen.false_alarm_rate": held_out["false_alarm_rate"]}
+    figures = rule_metrics(rules, folder)
+    if held_out:
+        figures.update({"eval.crisis.screen.recall": held_out["recall"],
+                        "eval.crisis.screen.false_alarm_rate": held_out["false_alarm_rate"]})
+    return figures
