@@ -87,8 +87,9 @@ def test_the_animal_llama_is_a_known_limitation_left_as_written_but_flagged(reda
 
 
 def test_obfuscated_names_that_slip_through_are_flagged(redact):
-    for text in ["我是 Q-w-e-n。", "我是通 义 千 问。", "B a i c h u a n here"]:
+    for text in ["我是 Q-w-e-n。", "B a i c h u a n here", "I am Qw3n.", "我是 newQ。"]:
         assert redact.residual_identity(redact(text)), text
+    assert redact("我是通 义 千 问。") == "我是一名 AI 助手。"  # Chinese names parted by spaces are found
 
 
 def test_extra_configured_words_are_redacted_too(redact):
