@@ -33,7 +33,7 @@ def test_recall_on_phrasings_the_rules_never_saw(redact):
     print(f"\nindependent identity set: {result['blinded']}/{result['n']} blinded = {result['recall']:.1%} "
           f"(Wilson 95% {low:.1%}-{high:.1%}): {result['replaced']} replaced, {result['held_back']} held back; "
           f"by style {result['by_style']}")
-    assert result["blinded"] >= 88, result["by_style"]
+    assert result["blinded"] >= 89, result["by_style"]
 
 
 def test_recall_on_the_shipped_set_the_rules_were_tuned_on(redact):

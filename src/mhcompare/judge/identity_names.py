@@ -11,8 +11,9 @@ Three strengths:
 - WEAK: also an ordinary word or name ("百川" in 海纳百川, "Meta" in meta-analysis, "阿里" the boxer,
   "清华" a university a client studies at): identity only in context (a self-introduction, "made
   by", "…的模型"), and held back only when a self-reference or a maker is next to it.
-- PRODUCTS: the vendors' other products and people (淘宝, Facebook, 王小川): never replaced on
-  their own; a model that says it comes from the makers of one ("我和淘宝是一家的") is held back.
+- PRODUCTS: the vendors' other products, people, places and descriptions (淘宝, Facebook, 王小川,
+  杭州, "e-commerce giant"): never replaced on their own; a model that says it comes from the
+  makers of one ("我和淘宝是一家的") is held back.
 
 Pinyin spellings of every Chinese name are derived (pypinyin), not listed by hand.
 """
@@ -43,6 +44,10 @@ PRODUCTS = {
     "chatglm": ["清华大学", "tsinghua university", "唐杰", "thu"],
     "internlm": ["商汤科技", "汤晓鸥", "香港中文大学", "openmmlab", "lmdeploy", "xtuner"],
     "baichuan": ["王小川", "搜狗", "sogou", "wang xiaochuan"],
+    # where they are, and how people describe them
+    "places": ["杭州", "hangzhou", "余杭", "menlo park", "门洛帕克", "五道口", "中关村", "徐汇", "上海的实验室"],
+    "descriptions": ["电商巨头", "电商公司", "社交媒体巨头", "社交巨头", "社交网络公司", "e-commerce giant",
+                     "e-commerce company", "social media giant", "social media company", "social network"],
 }
 
 

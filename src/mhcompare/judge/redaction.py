@@ -178,7 +178,7 @@ MADE = r"(?:共同)?\s*+(?:开发|研发|训练|打造|推出|创造|创建|发�
 MADE_EN = r"(?:created|developed|trained|built|made|designed|released|provided|powered|brought\s++to\s++you)"
 ZH_LEAD = (r"(?P<zh_lead>我(?:是|叫|名叫|来自|的(?:中文|英文)?名字?(?:是|叫))|作为|这里是|本(?:助手|模型)(?:是|叫)?"
            r"|(?P<zh_call>(?:叫|称呼|称)我(?:为|做)?))")
-EN_LEAD = (r"(?<![a-z])(?P<lead>i\s*+am|i'm|my\s++name\s++is|this\s++is|call\s++me|as|i\s++go\s++by"
+EN_LEAD = (r"(?<![a-z])(?P<lead>wo\s*+shi|wo\s*+jiao|zuo\s*+wei|i\s*+am|i'm|my\s++name\s++is|this\s++is|call\s++me|as|i\s++go\s++by"
            r"|(?:i\s*+am|i'm)\s++(?:called|known\s++as))")
 CLAUSE_END = r"[^，。！？；;!?\n]"
 ENDS_HERE = re.compile(r"\s*+(?:[，。！？；：、,.!?;:)）\n\-—~～]|$|(?:and|but|so|here)(?![a-z]))")
@@ -388,7 +388,7 @@ FUZZY_NAMES = ("chatglm", "internlm", "baichuan", "qianwen", "alibaba", "tongyiq
 MAKER = re.compile(r"开发|研发|训练|打造|推出|出品|公司|团队|实验室|是一家|一家人|同一家|家的|家族|背后|旗下|兄弟|姐妹|同门|出自|来自|做的|造的"
                    r"|创办|创始|东家|娘家|亲戚|自家|出身|的模型|的ai|(?<![a-z])(?:made|built|train|creat|develop|parent"
                    r"|found|company|team|lab|family|behind|maker|from|origin|sibling|cousin)")
-SELF_INTRO = re.compile(r"(?:我(?:是|叫|来自)|作为|(?<![a-z])(?:i\s*am|i'm|call\s+me|as))\W{0,3}$")
+SELF_INTRO = re.compile(r"(?:我(?:是|叫|来自)|作为|(?<![a-z])(?:i\s*am|i'm|call\s+me|as|wo\s*shi|wo\s*jiao))\W{0,3}$")
 
 
 @dataclass(frozen=True)
