@@ -16,8 +16,11 @@ from mhcompare.judge.live_chat import FAILED_MESSAGE
 pytestmark = pytest.mark.slow
 DIMENSIONS = ["professionalism", "empathy", "practicality", "safety"]
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-ALPHA_SAYS = "我是通义千问，由阿里云开发的AI助手。听起来你最近压力很大，睡不好的时候心里会更乱。愿意说说最让你担心的是什么吗？"
-BETA_SAYS = "I'm Llama, trained by Meta AI. 我在这里陪着你。失眠真的很折磨人，我们可以一起想想睡前能做些什么让自己放松下来。"
+# long enough to stream in several pieces past the 24 words held back (issue #27: words, not characters)
+ALPHA_SAYS = ("我是通义千问，由阿里云开发的AI助手。听起来你最近压力很大，睡不好的时候心里会更乱。愿意说说最让你担心的是什么吗？"
+              "我们可以从最近一次睡不着的晚上说起。")
+BETA_SAYS = ("I'm Llama, trained by Meta AI. 我在这里陪着你。失眠真的很折磨人，我们可以一起想想睡前能做些什么让自己放松下来。"
+             "比如睡前半小时放下手机，试试慢慢呼吸。")
 ALPHA_SHOWN = ALPHA_SAYS.replace("我是通义千问，由阿里云开发的AI助手", "我是一名 AI 助手")
 BETA_SHOWN = BETA_SAYS.replace("I'm Llama, trained by Meta AI", "I am an AI assistant")
 SERVED = {"alpha-model": "Qwen2.5-7B-Instruct-sft", "beta-model": "Meta-Llama-3.1-8B-Instruct-sft"}

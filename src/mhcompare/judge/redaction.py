@@ -216,7 +216,8 @@ def said_of_itself(match, folded: str) -> bool:
     return bool(SELF.search(clause) or SELF.search(match.group(0)))
 
 
-def build_rules(extra_words=()) -> list[Rule]:
+@functools.lru_cache(maxsize=8)  # compiling the rules takes a second or two: once per set of extra words
+def build_rules(extra_words: tuple = ()) -> tuple[list[Rule], re.Pattern]:
     """The rules in the order they run: self-introductions first (they may contain provenance), then
     provenance, then any mention left. Names the organiser added (judge.redact) are identity in
     context only, as weak names are: "我是 ChatGPT" is replaced, "你用过 ChatGPT 吗" is not."""
@@ -444,8 +445,9 @@ class Redactor:
         known = {fold(w)[0] for table in (names.STRONG, names.WEAK) for w in names.words(table)}
         known |= {"qwen", "通义千问", "通义", "千问", "llama", "meta", "chatglm", "glm", "书生", "百川", "羊驼"}
         self.extra = sorted({w for w in extra_words if w and fold(w)[0] not in known}, key=len, reverse=True)
-        self.rules, self.strong = build_rules(self.extra)
+        self.rules, self.strong = build_rules(tuple(self.extra))
         self.words = self._check_words()
+        segmenter()  # its dictionary loads in about a second: now, not while a reply streams
         # the same turns are shown again and again: remember them
         self.redact = functools.lru_cache(maxsize=20000)(self._redact)
 
