@@ -211,13 +211,66 @@ def test_failed_sign_ins_are_throttled_and_logged_without_the_token(client, capl
     with caplog.at_level(logging.WARNING, logger="mhcompare.judge.security"):
         for i in range(10):
             assert client.post("/login", data={"token": f"guess-{i}", "csrf_token": csrf}).status_code == 401
-        refused = client.post("/login", data={"token": token, "csrf_token": csrf})
+        refused = client.post("/login", data={"token": "guess-10", "csrf_token": csrf})
         api = client.get("/api/next", headers={"Authorization": "Bearer another-guess"})
     assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 60
     assert api.status_code == 429 and "Retry-After" in api.headers
     failures = [r.getMessage() for r in caplog.records if "failed sign-in" in r.getMessage()]
     assert len(failures) == 10 and all("/login" in m for m in failures)
     assert not any("guess" in m or token in m for m in failures)
+
+
+def test_a_guesser_at_the_same_address_locks_out_neither_raters_nor_the_admin(app, client):
+    """Issue #27: ten wrong tokens used to make the next valid rater's sign-in and the admin's 429."""
+    token = invite(client, "behind-the-same-proxy")
+    csrf = csrf_of(client.get("/login").text)
+    for i in range(12):
+        client.post("/login", data={"token": f"guess-{i}", "csrf_token": csrf})
+    assert client.post("/login", data={"token": "guess-99", "csrf_token": csrf}).status_code == 429
+    assert client.post("/login", data={"token": token, "csrf_token": csrf}).status_code == 303
+    assert client.get("/api/progress", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert client.get("/api/admin/raters", headers=ADMIN).status_code == 200
+    with TestClient(app, base_url=BASE, follow_redirects=False) as organiser:  # same address, own browser
+        admin_csrf = csrf_of(organiser.get("/admin/login").text)
+        assert organiser.post("/admin/login", data={"token": "wrong", "csrf_token": admin_csrf}).status_code == 401
+        assert organiser.post("/admin/login", data={"token": ADMIN_TOKEN, "csrf_token": admin_csrf}).status_code == 303
+
+
+def test_the_same_wrong_token_is_throttled_from_any_address(database_url):
+    app = create_app(settings_for(database_url, trusted_proxies=("testclient",)))
+    with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+        for i in range(10):
+            answer = client.get("/api/next", headers={"Authorization": "Bearer stale-token",
+                                                      "X-Forwarded-For": f"10.0.0.{i}"})
+            assert answer.status_code == 401
+        again = client.get("/api/next", headers={"Authorization": "Bearer stale-token", "X-Forwarded-For": "10.0.1.1"})
+        other = client.get("/api/next", headers={"Authorization": "Bearer typo", "X-Forwarded-For": "10.0.1.1"})
+    assert again.status_code == 429 and other.status_code == 401
+
+
+@pytest.mark.parametrize("trusted", [(), ("testclient",)])
+def test_a_forwarded_address_is_believed_only_from_a_trusted_proxy(database_url, trusted):
+    app = create_app(settings_for(database_url, trusted_proxies=trusted))
+    with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+        for i in range(10):  # a guesser who writes a new X-Forwarded-For each time
+            client.get("/api/next", headers={"Authorization": f"Bearer guess-{i}", "X-Forwarded-For": f"10.9.9.{i}"})
+        guesser = client.get("/api/next", headers={"Authorization": "Bearer guess-x", "X-Forwarded-For": "10.9.9.1"})
+        for i in range(10):  # behind a trusted proxy, each forwarded client is counted apart
+            client.get("/api/next", headers={"Authorization": f"Bearer g{i}", "X-Forwarded-For": "10.0.0.9"})
+        someone_else = client.get("/api/next", headers={"Authorization": "Bearer typo",
+                                                        "X-Forwarded-For": "10.0.0.5"})
+    assert guesser.status_code == (401 if trusted else 429)  # untrusted: the header is ignored
+    assert someone_else.status_code == (401 if trusted else 429)
+
+
+def test_client_address_takes_the_last_untrusted_hop():
+    from mhcompare.judge.security import client_address
+
+    proxies = frozenset({"127.0.0.1", "10.1.1.1"})
+    assert client_address("127.0.0.1", "203.0.113.7, 10.1.1.1", proxies) == "203.0.113.7"
+    assert client_address("127.0.0.1", "1.2.3.4, 203.0.113.7", proxies) == "203.0.113.7"  # the first is forgeable
+    assert client_address("198.51.100.2", "203.0.113.7", proxies) == "198.51.100.2"  # not from a proxy
+    assert client_address(None, None, proxies) == "unknown"
 
 
 def test_the_throttle_forgets_after_its_window():
