@@ -4,7 +4,7 @@ flagged for the organiser. Measured on the shipped phrasings (resources/identity
 import pytest
 from support.browser import write_conversations
 
-from mhcompare.judge.store import blinding
+from mhcompare.judge.store import blinding, ratings
 from mhcompare.judge.store.db import Conversation, open_database
 from mhcompare.judge.store.importing import build_items, conversation_files, import_conversations
 from mhcompare.judge.redaction import Redactor, fold, load_phrasings, measure, still_names
@@ -116,10 +116,14 @@ def test_replaced_turns_are_counted_per_model_and_leftovers_flagged(tmp_path):
         first.turns = [*first.turns, {"role": "counsellor", "content": "再说一次：我是 Q-w-e-n。"}]
         blinding.audit(session, Redactor(CONFIGURED))
         summary = blinding.summary(session)
+        available = ratings.items_available(session, ratings.Rules("pair", ("empathy",), 40, 3, 100))
     by_model = {m["model"]: m for m in summary["models"]}
     assert by_model["alpha"]["turns_redacted"] == 3 and by_model["beta"]["turns_redacted"] == 3
     assert by_model["alpha"]["flagged"] == 1 and by_model["beta"]["flagged"] == 0
-    assert summary["flagged"] == [{"conversation_id": first.conversation_id, "model": "alpha", "names": ["qwen"]}]
+    assert by_model["alpha"]["held_back"] == 1 and by_model["beta"]["held_back"] == 0
+    assert summary["flagged"] == [{"conversation_id": first.conversation_id, "model": "alpha", "names": ["qwen"],
+                                   "held_back": True}]
+    assert available == 2  # of 3 pairs: the one with the held-back conversation is not given out
 
 
 def test_still_names_compares_folded_text(redact):

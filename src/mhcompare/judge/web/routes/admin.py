@@ -1,6 +1,7 @@
 """The organiser: invitations, deactivation, progress, blinding, export.
 
     GET  /admin                              the organiser's page
+    GET  /admin/conversations/{id}           a flagged conversation, as written and as raters see it
     POST /admin/raters                       invite a rater (the token is shown once)
     POST /admin/raters/{id}/deactivate       their token stops working, their sessions end
     /api/admin/raters, /api/admin/raters/{id}/deactivate, /api/admin/blinding,
@@ -74,6 +75,17 @@ def admin_view(judge: Judge, session, auth: Auth, **extra) -> HTMLResponse:
 def admin_page(caller: AdminPage):
     with caller.judge.database.transaction() as session:
         return admin_view(caller.judge, session, caller.signed_in(session))
+
+
+@router.get("/admin/conversations/{conversation_id}", include_in_schema=False)
+def admin_conversation(caller: AdminPage, conversation_id: str):
+    """A conversation the blinding check flagged: each turn as the model wrote it and as raters see it."""
+    with caller.judge.database.transaction() as session:
+        caller.signed_in(session)
+        conversation = blinding.flagged_conversation(session, caller.judge.redact, conversation_id)
+    if conversation is None:
+        raise HTTPException(404, "no such conversation")
+    return caller.judge.page("admin_conversation.html", conversation=conversation)
 
 
 @router.post("/admin/raters", include_in_schema=False)

@@ -47,7 +47,9 @@ def redacted_content(judge: Judge, tx, item_id: int) -> ratings.ItemContent:
 
 
 def redacted(judge: Judge, shown: ratings.Shown) -> ratings.Shown:
-    return replace(shown, turns=[{"role": t["role"], "content": judge.redact(t["content"])} for t in shown.turns])
+    """The model's turns redacted; the client's exactly as written."""
+    turns = judge.redact.blind(shown.turns).turns
+    return replace(shown, turns=[{"role": t["role"], "content": t["content"]} for t in turns])
 
 
 def item_view(judge: Judge, tx, assignment: ratings.OpenItem) -> dict:
