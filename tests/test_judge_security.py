@@ -325,7 +325,8 @@ def test_deactivating_a_rater_ends_their_sessions_and_their_token(app):
         rater_id = next(r["id"] for r in admin.get("/api/admin/raters", headers=ADMIN).json()["raters"]
                         if r["name"] == "departing")
         response = admin.post(f"/api/admin/raters/{rater_id}/deactivate", headers=ADMIN)
-        assert response.json() == {"rater_id": rater_id, "active": False, "sessions_ended": 1}
+        assert response.json() == {"rater_id": rater_id, "active": False, "sessions_ended": 1,
+                                   "live_streams_stopped": 0}
         assert rater.get("/rate").headers["location"] == "/login"
         assert rater.get("/api/next", headers={"Authorization": f"Bearer {token}"}).status_code == 401
         csrf = csrf_of(rater.get("/login").text)
@@ -333,15 +334,29 @@ def test_deactivating_a_rater_ends_their_sessions_and_their_token(app):
         assert admin.post("/api/admin/raters/999/deactivate", headers=ADMIN).status_code == 404
         listed = {r["name"]: r["active"] for r in admin.get("/api/admin/raters", headers=ADMIN).json()["raters"]}
         assert listed["departing"] is False
+        undone = admin.post(f"/api/admin/raters/{rater_id}/reactivate", headers=ADMIN)
+        assert undone.json() == {"rater_id": rater_id, "active": True}
+        assert rater.get("/api/next", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
-def test_the_admin_page_deactivates_a_rater(client):
-    invite(client, "page-departing")
+def test_the_admin_page_asks_before_deactivating_and_can_undo_it(client):
+    """Issue #27: the button used to deactivate at once, with no way back."""
+    token = invite(client, "page-departing")
     sign_in(client, ADMIN_TOKEN, "/admin/login")
     page = client.get("/admin").text
-    action = re.search(r'action="(/admin/raters/\d+/deactivate)"', page).group(1)
-    assert client.post(action, data={"csrf_token": csrf_of(page)}).headers["location"] == "/admin"
-    assert "已停用" in client.get("/admin").text
+    assert not re.search(r'action="/admin/raters/\d+/deactivate"', page)  # no one-click deactivation
+    ask = re.search(r'href="(/admin/raters/\d+/deactivate)"', page).group(1)
+    confirm = client.get(ask).text
+    assert "page-departing" in confirm and "确认停用" in confirm and "恢复" in confirm
+    action = re.search(r'action="(/admin/raters/\d+/deactivate)"', confirm).group(1)
+    assert client.post(action, data={"csrf_token": csrf_of(confirm)}).headers["location"] == "/admin"
+    page = client.get("/admin").text
+    assert "已停用" in page
+    assert client.get("/api/progress", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    undo = re.search(r'action="(/admin/raters/\d+/reactivate)"', page).group(1)
+    assert client.post(undo, data={"csrf_token": csrf_of(page)}).headers["location"] == "/admin"
+    assert "已停用" not in client.get("/admin").text
+    assert client.get("/api/progress", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 # ---------------------------------------------------------------- 9. refused forms keep their answers

@@ -9,6 +9,7 @@ session up and checks the CSRF token against the session's. The lookup is delibe
 dependency: holding the SQLite lock across the thread-pool hops between a dependency and its
 endpoint can exhaust the pool while the lock holder waits for a thread.
 """
+import threading
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -53,6 +54,17 @@ class Judge:
     templates: Environment
     http: object = None  # httpx.Client for the live chats' models; None when judge.live is off
     contents: dict = field(default_factory=dict)  # item id -> its redacted conversations (fixed while running)
+    # rater id -> {a live turn being streamed to them: how to stop sending it}; a deactivated rater's
+    # streams are stopped at once (the turns still finish and are stored)
+    live_streams: dict = field(default_factory=dict)
+    streams_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stop_streams(self, rater_id: int) -> int:
+        with self.streams_lock:
+            stops = list(self.live_streams.pop(rater_id, {}).values())
+        for stop in stops:
+            stop()
+        return len(stops)
 
     def __post_init__(self):
         self.rules: ratings.Rules = self.settings.rules
