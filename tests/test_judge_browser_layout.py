@@ -12,7 +12,7 @@ import pytest
 from support.browser import ADMIN_TOKEN, CHROMIUM, chromium, invite, write_conversations
 from support.live_chat import StreamingServer, live_app
 
-URL = "https://example.org/" + "very-long-path-segment-" * 9 + "x" * 13  # 240 characters, no break
+URL = "https://example.org/share?f=" + "AbCdEfGh12" * 21 + "xy"  # 240 characters, nowhere a browser may break
 MODELS = ["alpha-model", "beta-model"]
 SAYS = f"这个页面也许有帮助：{URL} 你可以慢慢看，有问题随时说。"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
