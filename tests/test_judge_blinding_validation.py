@@ -27,7 +27,7 @@ def test_the_validation_sets_are_the_independent_authors_unchanged():
 
 
 def test_recall_on_phrasings_the_rules_never_saw(redact):
-    """Before #27: 39/95 = 41%. The figure in docs/DESIGN.md is this test's."""
+    """Before #27: 39/95 = 41%. The figure in docs/judge_app.md is this test's."""
     result = identity_recall(redact, load("identity_set.jsonl"))
     low, high = result["interval"]
     print(f"\nindependent identity set: {result['blinded']}/{result['n']} blinded = {result['recall']:.1%} "

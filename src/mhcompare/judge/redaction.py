@@ -31,7 +31,7 @@ After redaction, `check` looks again with a wider net: separators and markup rem
 self-reference ("我和淘宝是一家"). What it finds in a model turn holds the conversation back from
 rating (as Chatbot Arena drops votes where a model revealed itself); weaker signs are only
 flagged for the organiser. Figures on phrasings the rules were not written from:
-resources/blinding_validation/ and docs/DESIGN.md.
+resources/blinding_validation/, redaction_validation.py and docs/judge_app.md.
 """
 import functools
 import html
@@ -395,7 +395,8 @@ SELF_INTRO = re.compile(r"(?:我(?:是|叫|来自)|作为|(?<![a-z])(?:i\s*am|i'
 @dataclass(frozen=True)
 class Finding:
     name: str      # the vocabulary word found
-    how: str       # as written, squeezed, digits, reversed, one-off, pinyin, beside-self
+    how: str       # as written (separators ignored), digits, tone numbers, reversed, one letter off, same
+                   # sound, about someone else
     hold: bool     # holds the conversation back from raters (else: shown to the organiser only)
 
 
