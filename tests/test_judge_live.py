@@ -9,15 +9,18 @@ import time
 import httpx
 import pytest
 from support.browser import ADMIN_TOKEN, invite, judge_app
-from support.live_chat import StreamingServer, live_app, send_turn
+from support.live_chat import StreamingServer, live_app, parse_events, send_turn
 
 from mhcompare.judge.live_chat import FAILED_MESSAGE
 
 pytestmark = pytest.mark.slow
 DIMENSIONS = ["professionalism", "empathy", "practicality", "safety"]
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-ALPHA_SAYS = "我是通义千问，由阿里云开发的AI助手。听起来你最近压力很大，睡不好的时候心里会更乱。愿意说说最让你担心的是什么吗？"
-BETA_SAYS = "I'm Llama, trained by Meta AI. 我在这里陪着你。失眠真的很折磨人，我们可以一起想想睡前能做些什么让自己放松下来。"
+# long enough to stream in several pieces past the 24 words held back (issue #27: words, not characters)
+ALPHA_SAYS = ("我是通义千问，由阿里云开发的AI助手。听起来你最近压力很大，睡不好的时候心里会更乱。愿意说说最让你担心的是什么吗？"
+              "我们可以从最近一次睡不着的晚上说起。")
+BETA_SAYS = ("I'm Llama, trained by Meta AI. 我在这里陪着你。失眠真的很折磨人，我们可以一起想想睡前能做些什么让自己放松下来。"
+             "比如睡前半小时放下手机，试试慢慢呼吸。")
 ALPHA_SHOWN = ALPHA_SAYS.replace("我是通义千问，由阿里云开发的AI助手", "我是一名 AI 助手")
 BETA_SHOWN = BETA_SAYS.replace("I'm Llama, trained by Meta AI", "I am an AI assistant")
 SERVED = {"alpha-model": "Qwen2.5-7B-Instruct-sft", "beta-model": "Meta-Llama-3.1-8B-Instruct-sft"}
@@ -341,3 +344,37 @@ def test_live_chat_is_off_unless_the_organiser_turns_it_on(tmp_path):
         assert httpx.get(f"{base}/api/live", headers=headers).status_code == 404
         assert httpx.post(f"{base}/api/live", headers=headers).status_code == 404
         assert "/live" not in str(httpx.get(f"{base}/openapi.json").json()["paths"])
+
+
+def test_deactivating_a_rater_mid_turn_stops_their_stream_and_ends_the_chat(app, models):
+    """Issue #27: a rater deactivated during a live turn kept receiving it; the session stayed open."""
+    import threading
+    import time
+
+    client = rater(app, "deactivated-mid-turn")
+    session = start(client)
+    body, streaming, finished = [], threading.Event(), threading.Event()
+
+    def stream():  # beta stalls mid-reply ("卡住"), so the turn is still running when the organiser acts
+        with client.stream("POST", f"/api/live/{session['session_id']}/turn", json={"message": "我想聊聊，卡住"}) as r:
+            for text in r.iter_text():
+                body.append(text)
+                if "event: delta" in "".join(body):
+                    streaming.set()
+        finished.set()
+
+    threading.Thread(target=stream, daemon=True).start()
+    assert streaming.wait(10)
+    rater_id = next(r["id"] for r in httpx.get(f"{app}/api/admin/raters", headers=ADMIN).json()["raters"]
+                    if r["name"] == "deactivated-mid-turn")
+    stopped = httpx.post(f"{app}/api/admin/raters/{rater_id}/deactivate", headers=ADMIN).json()
+    asked = time.monotonic()
+    assert finished.wait(5)
+    assert stopped["live_streams_stopped"] == 1 and time.monotonic() - asked < TIMEOUT_S
+    events = parse_events("".join(body))
+    kinds = [event for event, _ in events]
+    assert kinds[-1] == "error" and "done" not in kinds and "停用" in events[-1][1]["message"]
+    httpx.post(f"{app}/api/admin/raters/{rater_id}/reactivate", headers=ADMIN).raise_for_status()
+    time.sleep(TIMEOUT_S + 0.5)  # the turn itself still finishes and is stored
+    after = client.get("/api/live").json()["session"]
+    assert after["status"] == "ended" and after["can_send"] is False

@@ -4,7 +4,7 @@ flagged for the organiser. Measured on the shipped phrasings (resources/identity
 import pytest
 from support.browser import write_conversations
 
-from mhcompare.judge.store import blinding
+from mhcompare.judge.store import blinding, ratings
 from mhcompare.judge.store.db import Conversation, open_database
 from mhcompare.judge.store.importing import build_items, conversation_files, import_conversations
 from mhcompare.judge.redaction import Redactor, fold, load_phrasings, measure, still_names
@@ -87,8 +87,9 @@ def test_the_animal_llama_is_a_known_limitation_left_as_written_but_flagged(reda
 
 
 def test_obfuscated_names_that_slip_through_are_flagged(redact):
-    for text in ["我是 Q-w-e-n。", "我是通 义 千 问。", "B a i c h u a n here"]:
+    for text in ["我是 Q-w-e-n。", "B a i c h u a n here", "I am Qw3n.", "我是 newQ。"]:
         assert redact.residual_identity(redact(text)), text
+    assert redact("我是通 义 千 问。") == "我是一名 AI 助手。"  # Chinese names parted by spaces are found
 
 
 def test_extra_configured_words_are_redacted_too(redact):
@@ -115,10 +116,14 @@ def test_replaced_turns_are_counted_per_model_and_leftovers_flagged(tmp_path):
         first.turns = [*first.turns, {"role": "counsellor", "content": "再说一次：我是 Q-w-e-n。"}]
         blinding.audit(session, Redactor(CONFIGURED))
         summary = blinding.summary(session)
+        available = ratings.items_available(session, ratings.Rules("pair", ("empathy",), 40, 3, 100))
     by_model = {m["model"]: m for m in summary["models"]}
     assert by_model["alpha"]["turns_redacted"] == 3 and by_model["beta"]["turns_redacted"] == 3
     assert by_model["alpha"]["flagged"] == 1 and by_model["beta"]["flagged"] == 0
-    assert summary["flagged"] == [{"conversation_id": first.conversation_id, "model": "alpha", "names": ["qwen"]}]
+    assert by_model["alpha"]["held_back"] == 1 and by_model["beta"]["held_back"] == 0
+    assert summary["flagged"] == [{"conversation_id": first.conversation_id, "model": "alpha", "names": ["qwen"],
+                                   "held_back": True}]
+    assert available == 2  # of 3 pairs: the one with the held-back conversation is not given out
 
 
 def test_still_names_compares_folded_text(redact):

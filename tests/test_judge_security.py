@@ -211,13 +211,66 @@ def test_failed_sign_ins_are_throttled_and_logged_without_the_token(client, capl
     with caplog.at_level(logging.WARNING, logger="mhcompare.judge.security"):
         for i in range(10):
             assert client.post("/login", data={"token": f"guess-{i}", "csrf_token": csrf}).status_code == 401
-        refused = client.post("/login", data={"token": token, "csrf_token": csrf})
+        refused = client.post("/login", data={"token": "guess-10", "csrf_token": csrf})
         api = client.get("/api/next", headers={"Authorization": "Bearer another-guess"})
     assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 60
     assert api.status_code == 429 and "Retry-After" in api.headers
     failures = [r.getMessage() for r in caplog.records if "failed sign-in" in r.getMessage()]
     assert len(failures) == 10 and all("/login" in m for m in failures)
     assert not any("guess" in m or token in m for m in failures)
+
+
+def test_a_guesser_at_the_same_address_locks_out_neither_raters_nor_the_admin(app, client):
+    """Issue #27: ten wrong tokens used to make the next valid rater's sign-in and the admin's 429."""
+    token = invite(client, "behind-the-same-proxy")
+    csrf = csrf_of(client.get("/login").text)
+    for i in range(12):
+        client.post("/login", data={"token": f"guess-{i}", "csrf_token": csrf})
+    assert client.post("/login", data={"token": "guess-99", "csrf_token": csrf}).status_code == 429
+    assert client.post("/login", data={"token": token, "csrf_token": csrf}).status_code == 303
+    assert client.get("/api/progress", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert client.get("/api/admin/raters", headers=ADMIN).status_code == 200
+    with TestClient(app, base_url=BASE, follow_redirects=False) as organiser:  # same address, own browser
+        admin_csrf = csrf_of(organiser.get("/admin/login").text)
+        assert organiser.post("/admin/login", data={"token": "wrong", "csrf_token": admin_csrf}).status_code == 401
+        assert organiser.post("/admin/login", data={"token": ADMIN_TOKEN, "csrf_token": admin_csrf}).status_code == 303
+
+
+def test_the_same_wrong_token_is_throttled_from_any_address(database_url):
+    app = create_app(settings_for(database_url, trusted_proxies=("testclient",)))
+    with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+        for i in range(10):
+            answer = client.get("/api/next", headers={"Authorization": "Bearer stale-token",
+                                                      "X-Forwarded-For": f"10.0.0.{i}"})
+            assert answer.status_code == 401
+        again = client.get("/api/next", headers={"Authorization": "Bearer stale-token", "X-Forwarded-For": "10.0.1.1"})
+        other = client.get("/api/next", headers={"Authorization": "Bearer typo", "X-Forwarded-For": "10.0.1.1"})
+    assert again.status_code == 429 and other.status_code == 401
+
+
+@pytest.mark.parametrize("trusted", [(), ("testclient",)])
+def test_a_forwarded_address_is_believed_only_from_a_trusted_proxy(database_url, trusted):
+    app = create_app(settings_for(database_url, trusted_proxies=trusted))
+    with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+        for i in range(10):  # a guesser who writes a new X-Forwarded-For each time
+            client.get("/api/next", headers={"Authorization": f"Bearer guess-{i}", "X-Forwarded-For": f"10.9.9.{i}"})
+        guesser = client.get("/api/next", headers={"Authorization": "Bearer guess-x", "X-Forwarded-For": "10.9.9.1"})
+        for i in range(10):  # behind a trusted proxy, each forwarded client is counted apart
+            client.get("/api/next", headers={"Authorization": f"Bearer g{i}", "X-Forwarded-For": "10.0.0.9"})
+        someone_else = client.get("/api/next", headers={"Authorization": "Bearer typo",
+                                                        "X-Forwarded-For": "10.0.0.5"})
+    assert guesser.status_code == (401 if trusted else 429)  # untrusted: the header is ignored
+    assert someone_else.status_code == (401 if trusted else 429)
+
+
+def test_client_address_takes_the_last_untrusted_hop():
+    from mhcompare.judge.security import client_address
+
+    proxies = frozenset({"127.0.0.1", "10.1.1.1"})
+    assert client_address("127.0.0.1", "203.0.113.7, 10.1.1.1", proxies) == "203.0.113.7"
+    assert client_address("127.0.0.1", "1.2.3.4, 203.0.113.7", proxies) == "203.0.113.7"  # the first is forgeable
+    assert client_address("198.51.100.2", "203.0.113.7", proxies) == "198.51.100.2"  # not from a proxy
+    assert client_address(None, None, proxies) == "unknown"
 
 
 def test_the_throttle_forgets_after_its_window():
@@ -272,7 +325,8 @@ def test_deactivating_a_rater_ends_their_sessions_and_their_token(app):
         rater_id = next(r["id"] for r in admin.get("/api/admin/raters", headers=ADMIN).json()["raters"]
                         if r["name"] == "departing")
         response = admin.post(f"/api/admin/raters/{rater_id}/deactivate", headers=ADMIN)
-        assert response.json() == {"rater_id": rater_id, "active": False, "sessions_ended": 1}
+        assert response.json() == {"rater_id": rater_id, "active": False, "sessions_ended": 1,
+                                   "live_streams_stopped": 0}
         assert rater.get("/rate").headers["location"] == "/login"
         assert rater.get("/api/next", headers={"Authorization": f"Bearer {token}"}).status_code == 401
         csrf = csrf_of(rater.get("/login").text)
@@ -280,15 +334,29 @@ def test_deactivating_a_rater_ends_their_sessions_and_their_token(app):
         assert admin.post("/api/admin/raters/999/deactivate", headers=ADMIN).status_code == 404
         listed = {r["name"]: r["active"] for r in admin.get("/api/admin/raters", headers=ADMIN).json()["raters"]}
         assert listed["departing"] is False
+        undone = admin.post(f"/api/admin/raters/{rater_id}/reactivate", headers=ADMIN)
+        assert undone.json() == {"rater_id": rater_id, "active": True}
+        assert rater.get("/api/next", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
-def test_the_admin_page_deactivates_a_rater(client):
-    invite(client, "page-departing")
+def test_the_admin_page_asks_before_deactivating_and_can_undo_it(client):
+    """Issue #27: the button used to deactivate at once, with no way back."""
+    token = invite(client, "page-departing")
     sign_in(client, ADMIN_TOKEN, "/admin/login")
     page = client.get("/admin").text
-    action = re.search(r'action="(/admin/raters/\d+/deactivate)"', page).group(1)
-    assert client.post(action, data={"csrf_token": csrf_of(page)}).headers["location"] == "/admin"
-    assert "已停用" in client.get("/admin").text
+    assert not re.search(r'action="/admin/raters/\d+/deactivate"', page)  # no one-click deactivation
+    ask = re.search(r'href="(/admin/raters/\d+/deactivate)"', page).group(1)
+    confirm = client.get(ask).text
+    assert "page-departing" in confirm and "确认停用" in confirm and "恢复" in confirm
+    action = re.search(r'action="(/admin/raters/\d+/deactivate)"', confirm).group(1)
+    assert client.post(action, data={"csrf_token": csrf_of(confirm)}).headers["location"] == "/admin"
+    page = client.get("/admin").text
+    assert "已停用" in page
+    assert client.get("/api/progress", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    undo = re.search(r'action="(/admin/raters/\d+/reactivate)"', page).group(1)
+    assert client.post(undo, data={"csrf_token": csrf_of(page)}).headers["location"] == "/admin"
+    assert "已停用" not in client.get("/admin").text
+    assert client.get("/api/progress", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 # ---------------------------------------------------------------- 9. refused forms keep their answers

@@ -10,10 +10,12 @@
     stats/      stage=judge_analysis: bootstrap, alpha, Bradley-Terry (analysis.py) and
                 human_judge_analysis.md (report.py)
 
-    scenarios.py  rubric.py  redaction.py  security.py  live_chat.py
+    scenarios.py  rubric.py  redaction.py  identity_names.py  redaction_validation.py  security.py
+    live_chat.py
                 the pieces more than one wing uses: client personas, dimensions and anchors,
-                model self-identification -> "AI 助手", tokens/CSRF/throttle/storable text, and
-                both live models asked at once
+                blinding (a model's self-identification -> "AI 助手", what cannot be cleared held
+                back; its vocabulary; its figures on independent sets), tokens/CSRF/throttle/storable
+                text, and both live models asked at once
 
 Imports run downward only: web -> store -> the shared pieces; simulate and stats use the shared
 pieces and never each other or store/web (tests/test_judge_layout.py).

@@ -9,12 +9,16 @@ streamed tokens become events for the browser, tagged "A"/"B", never with a mode
     failed  {side, message}  this side timed out or failed; the other side carries on
 
 Redaction needs context ("Qw" is a name only once "en" arrives, "Meta" only before "AI"), so the
-last HOLD_BACK characters of a reply are shown only when more text, or the end, arrives: what is
-on screen is always the redaction of the reply so far, less that tail. A side that has not
+last HOLD_BACK words of a reply (a Chinese character is a word; spaces and newlines are not, so
+padding cannot push a name out of the window) are shown only when more text, or the end, arrives:
+what is on screen is always the redaction of the reply so far, less that tail. Should the whole
+reply's redaction still change text already shown, the reply is flagged (`exposed`) for the
+organiser. A side that has not
 finished `timeout_s` after the turn began is cut off and recorded as failed, with its error kept
 for the organiser; the rater sees a neutral message (an endpoint's error text may name the model).
 """
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,9 +28,10 @@ import httpx
 
 from mhcompare.judge.redaction import Redactor
 
-HOLD_BACK = 24    # characters of a streamed reply kept back until the text after them is known
+HOLD_BACK = 24    # words of a streamed reply kept back until the text after them is known
 EMIT_EVERY = 12   # new characters between two redactions of the reply so far (each costs ~0.5 ms) ...
 EMIT_GAP_S = 0.05  # ... and at most 20 a second: smooth to read, and cheap when a model is very fast
+WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+|[^\w\s]|_")  # whitespace is never a word
 FAILED_MESSAGE = "这一侧的咨询师这一轮没有回应（超时或出错），已记录。你可以继续对话，或结束对话后评分。"
 
 
@@ -59,6 +64,13 @@ class SideResult:
     error: str | None = None
     first_token_s: float | None = None
     seconds: float = 0.0
+    exposed: bool = False           # the rater saw text that the whole reply's redaction changed
+
+
+def without_last_words(text: str, words: int) -> str:
+    """`text` less its last `words` words (and the spaces between and after them)."""
+    found = list(WORD.finditer(text))
+    return "" if len(found) <= words else text[:found[-words].start()] if words else text
 
 
 def stream_chat(http: httpx.Client, endpoint: LiveEndpoint, messages: list[dict], generation: Generation,
@@ -132,20 +144,20 @@ class Side:
 
     def due(self) -> bool:
         """Time to redact the reply so far again: past the held-back length, enough new text, not too soon."""
-        size = len(self.result.raw)
+        size = len(self.result.raw)  # a reply has at least as many characters as words
         return (size > HOLD_BACK and size - self.redacted_at >= EMIT_EVERY
                 and time.monotonic() - self.redacted_when >= EMIT_GAP_S)
 
     def show_so_far(self) -> None:
-        """Send what may be shown of the reply so far: its redaction less the last HOLD_BACK characters."""
+        """Send what may be shown of the reply so far: its redaction less the last HOLD_BACK words."""
         self.redacted_at, self.redacted_when = len(self.result.raw), time.monotonic()
-        redacted = self.redactor.partial(self.result.raw)
-        stable = redacted[:max(0, len(redacted) - HOLD_BACK)]
+        stable = without_last_words(self.redactor.partial(self.result.raw), HOLD_BACK)
         if stable == self.sent:
             return
         if stable.startswith(self.sent):
             self.emit("delta", {"side": self.result.label, "text": stable[len(self.sent):]})
         else:
+            self.result.exposed = True
             self.emit("replace", {"side": self.result.label, "text": stable})
         self.sent = stable
 
@@ -158,6 +170,7 @@ class Side:
             self.result.seconds = time.monotonic() - started
             if error is None:
                 self.result.raw, self.result.shown = raw, self.redactor(raw)
+                self.result.exposed |= not self.result.shown.startswith(self.sent.strip())
                 self.emit("reply", {"side": self.result.label, "text": self.result.shown})
             else:
                 self.result.error = error

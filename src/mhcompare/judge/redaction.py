@@ -1,46 +1,70 @@
-"""Blinding: where a transcript says which model wrote it, say "an AI assistant" instead.
+"""Blinding: where a model's reply says which model wrote it, say "an AI assistant" instead, and
+where that cannot be done with confidence, hold the conversation back from raters.
 
 Models introduce themselves ("我是通义千问，由阿里云开发的…", "I'm Llama, trained by Meta AI"). A
 rater who reads that is no longer blind, and a visible placeholder such as "[已隐去]" is a hint
 of its own (only some models name themselves, and each in its own way). So a self-introduction
 becomes the same neutral phrase for every model ("我是一名 AI 助手" / "I am an AI assistant"), a
 provenance phrase ("由阿里云开发的", "created by Alibaba Cloud") is dropped, and any other mention
-of a model, vendor or lab becomes "AI 助手" / "an AI assistant".
+of a model, vendor or lab becomes "AI 助手" / "an AI assistant". Only model (counsellor) turns are
+redacted: what a client said is shown exactly as written (`blind`).
 
-Matching happens on a folded copy of the text (Unicode NFKC, case-folded, invisible format
-characters such as zero-width spaces dropped, common Cyrillic/Greek look-alikes mapped to Latin), so
-"Ｑｗｅｎ", "QWEN", "Q<zero-width space>wen" and "Qwеn" (Cyrillic е) are all found; the replacement
-is made in the original text, so the rest of a turn keeps its own punctuation and width.
+Text is first put in the order a reader sees it (`as_displayed`: a right-to-left override shows
+its characters reversed, so they are reversed here and the invisible controls dropped; what the
+rater sees is then what was matched). Matching happens on a folded copy (`fold`: NFKC, case-folded,
+combining marks and invisible format characters dropped, HTML tags and Markdown emphasis stripped,
+Cyrillic/Greek/Armenian/small-capital look-alikes mapped to Latin), so "Ｑｗｅｎ", "QWEN",
+"Q<zero-width space>wen", "Q**wen**", "Qwén" and "Qwеn" (Cyrillic е) are all found; the replacement
+is made in the original text, so the rest of a turn keeps its own punctuation and width. A match
+must begin and end on a word boundary, in Chinese as a segmenter (jieba, with the names added to
+its dictionary) cuts the text: "通义" is not found in "普通义工".
 
-Names that are also ordinary words count only in context. "Meta" (meta分析, meta-analysis),
-"Llama"/"羊驼" (the animal), "百川" (海纳百川) and "GLM" (the statistical model) are identity inside
-a self-introduction ("我是百川", "I'm a GLM model"), after "created by"/"由…开发", or in a compound
-("Meta AI", "Llama 3", "百川智能", "GLM-4"); "书生", "清华"/"Tsinghua" and "KEG" only in a compound
-("书生·浦语", "清华 KEG"). Known limitations: a bare "llama" is left as written (it is flagged, see
-below); and any vendor name is replaced, so a client who says they work at Alibaba loses that word.
+The vocabulary (identity_names.py) has three strengths. Strong names are replaced wherever they
+stand. Weak names, which are ordinary words too ("Meta" in meta分析, "百川" in 海纳百川, "清华"
+where a client studied), are identity only in context: in a self-introduction that ends there or
+names a model ("我是百川。", "I'm a GLM model"), after "由/created by" with a self-reference, or
+right before "模型/AI/assistant" ("羊驼模型"). Products and people of the vendors are never replaced.
 
-After redaction, `residual_identity` looks again with separators removed ("Q-w-e-n", "通 义 千
-问"); a conversation where it still finds something is flagged for the organiser to read.
+After redaction, `check` looks again with a wider net: separators and markup removed ("Q-w-e-n",
+"通 义 千 问"), digits read as letters ("Qw3n"), names reversed ("newQ"), one letter off
+("Baichaun"), pinyin and homophones ("tong yi qian wen", "同意千问"), weak names and products beside a
+self-reference ("我和淘宝是一家"). What it finds in a model turn holds the conversation back from
+rating (as Chatbot Arena drops votes where a model revealed itself); weaker signs are only
+flagged for the organiser. Figures on phrasings the rules were not written from:
+resources/blinding_validation/, redaction_validation.py and docs/judge_app.md.
 """
 import functools
+import html
 import json
+import logging
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from mhcompare.judge import identity_names as names
 
 NEUTRAL_SELF_ZH = "我是一名 AI 助手"
 NEUTRAL_ZH = "AI 助手"
 NEUTRAL_EN = "an AI assistant"
+MODEL_ROLES = ("counsellor", "assistant")  # the turns a model wrote; the only ones redacted
 
-# Look-alikes NFKC leaves alone; enough to defeat the usual one-letter swaps in these names.
+# Look-alikes NFKC leaves alone (Cyrillic, Greek, Armenian, Latin small capitals and IPA letters).
 LOOKALIKES = str.maketrans({
-    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "у": "y", "і": "i", "ј": "j", "ԛ": "q",
-    "ԝ": "w", "ѡ": "w", "һ": "h", "ӏ": "l", "ʟ": "l", "ɡ": "g", "ո": "n", "α": "a", "ε": "e", "ο": "o",
-    "ι": "i", "ν": "v", "κ": "k", "μ": "m", "τ": "t", "ρ": "p",
-    "・": "·", "•": "·", "‧": "·", "∙": "·", "⋅": "·", "．": ".", "–": "-", "—": "-", "‐": "-", "‑": "-",
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
+    "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ѡ": "w", "һ": "h",
+    "ӏ": "l", "ү": "y", "ѵ": "v", "ɡ": "g", "ɑ": "a", "ɩ": "i", "ı": "i", "ȷ": "j", "ʟ": "l", "ɴ": "n", "ʀ": "r",
+    "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ꜰ": "f", "ɢ": "g", "ʜ": "h", "ɪ": "i", "ᴊ": "j", "ᴋ": "k",
+    "ᴍ": "m", "ᴏ": "o", "ᴘ": "p", "ǫ": "q", "ꜱ": "s", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ʏ": "y", "ᴢ": "z",
+    "ո": "n", "ս": "u", "օ": "o", "զ": "q", "հ": "h", "ց": "g", "ք": "p", "լ": "l", "ե": "e",
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u",
+    "χ": "x", "ω": "w", "ϲ": "c", "ϳ": "j", "ɯ": "w", "ʍ": "w",
+    "・": "·", "•": "·", "‧": "·", "∙": "·", "⋅": "·", "．": ".", "–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-",
     "’": "'", "‘": "'",
 })
+INVISIBLE_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}  # Hangul fillers, braille blank
+MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>\n]{0,80})?/?>|<!--.{0,80}?-->|[*_~`]|\\(?=[^\w\s])")
+ENTITY = re.compile(r"&(?:#\d{1,7}|#x[0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});")
 
 # ---- the names, as regular expressions over folded text (lower case, NFKC) -----------------------
 A = r"(?<![a-z0-9])"           # an ASCII name does not start inside a word ...
@@ -48,6 +72,25 @@ Z = r"(?![a-z])"               # ... nor end inside one (a version number may fo
 VERSION_PART = r"[\s\-_.]*+(?:\d+(?:[._]\d+)*[bkm]?|v\d+|chat|instruct|base|turbo|plus|max|pro|it|hf)(?![a-z])"
 VERSION = rf"(?:{VERSION_PART})*"  # qwen2.5-7b-instruct, Baichuan 2 - 7B - Chat
 NOT_ORDINARY_META = r"(?!\s*+-?\s*+(?:analy|cogn|data|phor|分析|认知|数据))"
+
+
+def spelled(word: str) -> str:
+    """A vocabulary word as a pattern: Chinese characters may be parted by a space or a dot, the
+    syllables of pinyin and the parts of a Latin name by a space, hyphen or underscore."""
+    word = fold(word)[0]
+    if names.is_chinese(word):
+        parts = [re.escape(ch) for ch in word if not ch.isspace()]
+        return r"[\s·]*+".join(parts)
+    parts = [re.escape(p) for p in re.split(r"[\s\-_]+", word) if p]
+    tone = r"[1-5]?" if len(parts) > 1 else ""  # pinyin may carry tone numbers: tong1 yi4
+    return A + (tone + r"[\s\-_']*+").join(parts) + tone + Z
+
+
+def vocabulary(table: dict, version: bool) -> list[str]:
+    """The rest of the vocabulary (identity_names.py), with its pinyin, as patterns."""
+    return [spelled(w) + (VERSION if version else "") for w in names.with_pinyin(table)
+            if fold(w)[0] != "meta"]  # "meta" has its own rule (meta分析 is not a name)
+
 
 STRONG = [  # always a model, vendor or lab
     # Qwen / 通义千问 / Alibaba
@@ -57,7 +100,7 @@ STRONG = [  # always a model, vendor or lab
     # Llama / Meta
     rf"{A}(?:meta\s*+)?llama(?:{VERSION_PART})+", rf"{A}llama(?=\s*+(?:model|模型|大模型|chat|assistant))",
     rf"{A}meta(?:\s*+(?:ai|platforms?))(?:,?\s*+inc\.?)?{Z}", rf"{A}meta(?=\s*+(?:公司|平台|团队|旗下))",
-    r"羊驼(?=\s*+(?:大?模型|llama))",
+    r"小?羊驼(?=\s*+(?:大?模型|llama))",
     # ChatGLM / 智谱 / Zhipu / THUDM / 清华 KEG
     rf"{A}chat[\s\-_]*+glm{VERSION}", rf"{A}glm(?:{VERSION_PART})+", r"智谱(?:\s*+(?:ai|华章|清言))?",
     rf"{A}zhipu(?:\s*+ai)?{Z}", rf"{A}thudm{Z}", rf"{A}keg(?:\s*+(?:实验室|lab))",
@@ -70,12 +113,13 @@ STRONG = [  # always a model, vendor or lab
     rf"{A}bai[\s\-_]*+chuan{VERSION}", rf"百川(?:智能|(?:{VERSION_PART})+|(?=\s*+(?:大?模型|ai)))",
 ]
 WEAK = [  # ordinary words too: a name only where the context says so (self-introduction, "by")
-    rf"{A}meta{NOT_ORDINARY_META}{Z}", rf"{A}llama{Z}", rf"{A}glm{Z}", r"羊驼", r"百川",
+    rf"{A}meta{NOT_ORDINARY_META}{Z}", rf"{A}llama{Z}", rf"{A}glm{Z}", r"小?羊驼", r"百川",
 ]
 ORG = (r"(?:\s*+(?:(?:ai|cloud|group|inc(?:\.(?!\s*+$))?|intelligence|team|lab(?:oratory)?|platforms?)(?![a-z])"
-       r"|公司|集团|团队|实验室|研究院|华章|科技|有限公司))*")
-ROLE = (r"(?:\s*+(?:的\s*+)?(?:(?:超?大规模|开源|对话|聊天|智能|人工智能|ai\s*+)?(?:大?语言模型|大?模型|助手|助理|机器人)"
-        r"|(?:language\s++)?model|assistant|chatbot)(?![a-z]))?")
+       r"|公司|集团|团队|实验室|研究院|华章|科技|有限公司|家))*")
+MODEL_WORD = (r"(?:(?:超?大规模|开源|对话|聊天|智能|人工智能|ai\s*+)?(?:大?语言模型|大?模型|助手|助理|机器人)"
+              r"|(?:(?:language|ai)\s++)?model|assistant|chatbot)(?![a-z])")
+ROLE = rf"(?:\s*+(?:的\s*+|'s\s++)?{MODEL_WORD})?"
 NOT_PROVENANCE = r"(?!\s*+(?:旗下|(?:共同)?(?:开发|研发|训练|打造|推出|创造|创建|发布|提供)))"
 JOIN = r"(?:\s*+(?:和|与|及|、|/|&|'s|的|and(?![a-z]))\s*+|\s*+)"  # one way only to read a space
 
@@ -84,30 +128,36 @@ def alternatives(patterns) -> str:
     return "(?:" + "|".join(patterns) + ")"
 
 
-def chain(names: str, role: bool = True) -> str:
+def chain(names_: str, role: bool = True) -> str:
     """One or more names run together: "清华大学 KEG 实验室和智谱 AI 公司", "InternLM (书生·浦语)";
     with `role`, each may carry what it is ("Qwen 助手", "Meta AI 的助手"): a maker (after 由, by,
     from) is named without, so "来自阿里云的超大规模语言模型" loses only "来自阿里云的"."""
-    one = rf"(?:北京|杭州)?{names}{ORG}{ROLE if role else ''}(?:\s*+[(（]\s*+{names}{ORG}\s*+[)）])?"
+    one = rf"(?:北京|杭州)?{names_}{ORG}{ROLE if role else ''}(?:\s*+[(（]\s*+{names_}{ORG}\s*+[)）])?"
     return rf"(?>{one}(?:{JOIN}{one}){{0,8}})"  # atomic: a failed match does not retry every shorter chain
 
 
 @dataclass(frozen=True)
 class Rule:
     """A pattern over folded text, and what to write instead of what it matched: a string, or a
-    function (match, original) -> str, where original(group) is that group's text as written."""
+    function (match, original) -> str, where original(group) is that group's text as written.
+    `weak_needs`: when the match holds no strong name, what must be true of it (a function of the
+    match and the folded text), else it is left as written."""
     name: str
     pattern: re.Pattern
     replace: object
+    weak_needs: object = None
 
 
 def neutral_self(match, original) -> str:
     """Any self-introduction becomes the same one, in the language it was made in."""
     if match.group("lead") is None:
+        if match.group("zh_call"):
+            return original("zh_call") + " AI 助手"
         return "作为一名 AI 助手" if match.group("zh_lead") == "作为" else NEUTRAL_SELF_ZH
     lead = match.group("lead")
     words = ("as an AI assistant" if lead == "as" else "this is an AI assistant" if lead.startswith("this")
              else "call me your AI assistant" if lead.startswith("call") else "I am an AI assistant")
+    words = words if not re.search(r"by|known|called", lead) else "I am an AI assistant"
     return words[0].upper() + words[1:] if original("lead")[:1].isupper() else words
 
 
@@ -126,18 +176,57 @@ def neutral_mention(match, original) -> str:
 
 MADE = r"(?:共同)?\s*+(?:开发|研发|训练|打造|推出|创造|创建|发布|提供)"
 MADE_EN = r"(?:created|developed|trained|built|made|designed|released|provided|powered|brought\s++to\s++you)"
-ZH_LEAD = r"(?P<zh_lead>我(?:是|叫|名叫|来自|的(?:中文|英文)?名字?(?:是|叫))|作为)"
-EN_LEAD = r"(?<![a-z])(?P<lead>i\s*+am|i'm|my\s++name\s++is|this\s++is|call\s++me|as)"
+ZH_LEAD = (r"(?P<zh_lead>我(?:是|叫|名叫|来自|的(?:中文|英文)?名字?(?:是|叫))|作为|这里是|本(?:助手|模型)(?:是|叫)?"
+           r"|(?P<zh_call>(?:叫|称呼|称)我(?:为|做)?))")
+EN_LEAD = (r"(?<![a-z])(?P<lead>wo\s*+shi|wo\s*+jiao|zuo\s*+wei|i\s*+am|i'm|my\s++name\s++is|this\s++is|call\s++me|as|i\s++go\s++by"
+           r"|(?:i\s*+am|i'm)\s++(?:called|known\s++as))")
 CLAUSE_END = r"[^，。！？；;!?\n]"
+ENDS_HERE = re.compile(r"\s*+(?:[，。！？；：、,.!?;:)）\n\-—~～]|$|(?:and|but|so|here)(?![a-z]))")
+SPEAKS = (r"\s*+(?:在这|在这里|在这儿|在呢|一直在|陪着?你|会(?:一直|认真|陪)|随时|愿意|很高兴|来陪|听你"
+          r"|(?:is|will\s++be)\s++here|is\s++listening|will\s++listen|is\s++happy)")
+# a name that is someone else's (the client's employer, a friend, a place) is not the model's
+ABOUT_OTHERS_BEFORE = re.compile(
+    r"(?:(?:你|您|他|她)们?(?:的|在|去|从|是|跟|和|说的|提到的)?|(?:朋友|同学|同事|室友|老师|老板|领导|姐姐|妹妹|哥哥|弟弟|妈妈|爸爸"
+    r"|男朋友|女朋友|名叫|叫做)|(?<![a-z])(?:your|you|he|she|they|his|her|their|friend|colleague|classmate|roommate"
+    r"|sister|brother|mom|dad|named|mr\.?|ms\.?|mrs\.?|dr\.?)(?:\s++(?:at|in|for|from|with|to|called|named))?)\s*+$")
+ABOUT_OTHERS_AFTER = re.compile(
+    r"\s*+(?:工作|上班|实习|任职|就职|入职|面试|裁员|加班|的(?:工作|同事|员工|面试|offer|岗位|领导|老板)|员工|同事|山|市|县|路|街|镇|村"
+    r"|大学|中学|小学|医院|公园|(?:'s\s++)?(?:office|offer|interview|campus|employees?|colleagues?|coworkers?|layoffs?"
+    r"|street|road|mountain|university|college|hospital|park)(?![a-z]))")
 
 
-def build_rules(extra_words=()) -> list[Rule]:
+def about_someone_else(folded: str, start: int, end: int) -> bool:
+    """"你在阿里巴巴工作", "my friend Qianwen", "阿里山": the name belongs to someone or somewhere else."""
+    before = re.split(r"[，。！？；,.!?;\n]", folded[max(0, start - 12):start])[-1]
+    return bool(ABOUT_OTHERS_BEFORE.search(before) or ABOUT_OTHERS_AFTER.match(folded, end))
+
+
+SELF = re.compile(r"我|本助手|(?<![a-z])(?:i|me|my|i'm|myself|we|our|us)(?![a-z])")
+HAS_MODEL_WORD = re.compile(MODEL_WORD)
+
+
+def ends_a_self_introduction(match, folded: str) -> bool:
+    """"我是百川。" / "我是百川，一个语言模型" / "I'm a GLM model", not "我是清华的学生"."""
+    return bool(HAS_MODEL_WORD.search(match.group(0)) or ENDS_HERE.match(folded, match.end()))
+
+
+def said_of_itself(match, folded: str) -> bool:
+    """"我由清华的团队训练", not "这份量表由清华大学心理系开发"."""
+    clause = re.split(r"[。！？；.!?;\n]", folded[max(0, match.start() - 24):match.start()])[-1]
+    return bool(SELF.search(clause) or SELF.search(match.group(0)))
+
+
+@functools.lru_cache(maxsize=8)  # compiling the rules takes a second or two: once per set of extra words
+def build_rules(extra_words: tuple = ()) -> tuple[list[Rule], re.Pattern]:
     """The rules in the order they run: self-introductions first (they may contain provenance), then
-    provenance, then any mention left."""
-    strong = alternatives(STRONG + [rf"{A}{re.escape(fold(w)[0])}{VERSION}{Z}" for w in extra_words])
-    any_name = alternatives([strong, *WEAK])
+    provenance, then any mention left. Names the organiser added (judge.redact) are identity in
+    context only, as weak names are: "我是 ChatGPT" is replaced, "你用过 ChatGPT 吗" is not."""
+    strong = alternatives([*STRONG, *vocabulary(names.STRONG, version=True)])
+    weak = alternatives([*WEAK, *vocabulary(names.WEAK, version=False), *(rf"{A}{re.escape(fold(w)[0])}{VERSION}{Z}" for w in extra_words)])
+    any_name = alternatives([strong, weak])
     strong_chain, any_chain = chain(strong), chain(any_name)
-    strong_maker, any_maker = chain(strong, role=False), chain(any_name, role=False)
+    any_maker = chain(any_name, role=False)
+    strong_maker = chain(strong, role=False)
     # "我是[一个][AI 助手][由 X 开发的 开源模型] Qwen 助手", not followed by 开发/旗下 (then X made something)
     made_by_zh = rf"(?:是)?(?:由|来自)?\s*+{any_maker}\s*+(?:旗下|{MADE})?的[^，。！？；,.!?;]{{0,8}}?"
     zh_self = (rf"{ZH_LEAD}\s*+(?:一个|一名|一款|个)?\s*+(?:人工智能助手|ai\s*+助手|助手)?\s*+(?:{made_by_zh})?"
@@ -145,47 +234,138 @@ def build_rules(extra_words=()) -> list[Rule]:
     en_self = rf"{EN_LEAD}\s++(?:an?\s++|the\s++)?{any_chain}"
     made_by_en = rf"(?:(?<![a-z])(?P<passive>(?:was|were|been|is|am|are)\s++{MADE_EN})|[,，]?\s*+(?<![a-z]){MADE_EN})"
     return [
-        Rule("self-introduction", re.compile(rf"{zh_self}|{en_self}"), neutral_self),
-        Rule("provenance clause", re.compile(rf"[，,]\s*+(?:是)?(?:由|来自)\s*+{any_maker}{CLAUSE_END}*"), ""),
+        Rule("self-introduction", re.compile(rf"{zh_self}|{en_self}"), neutral_self, ends_a_self_introduction),
+        Rule("provenance clause", re.compile(rf"[，,]\s*+(?:是)?(?:由|来自)\s*+{any_maker}{CLAUSE_END}*"), "",
+             said_of_itself),
         Rule("provenance", re.compile(
             rf"(?:由|来自)\s*+{any_maker}\s*+(?:旗下)?\s*+(?:[^，。！？；;!?\n的]{{0,12}}?{MADE}(?:而成)?)?的?"
-            rf"|{any_maker}\s*+(?:旗下|{MADE})的"), ""),
-        Rule("made by", re.compile(rf"{made_by_en}\s++by\s++(?:the\s++)?{any_maker}(?:'s)?(?:\s++team)?"), keep_verb),
+            rf"|{any_maker}\s*+(?:旗下|{MADE})的"), "", said_of_itself),
+        Rule("made by", re.compile(rf"{made_by_en}\s++by\s++(?:the\s++)?{any_maker}(?:'s)?(?:\s++team)?"), keep_verb,
+             said_of_itself),
         Rule("from", re.compile(rf"\s*+(?:by|from|at|of)\s++(?:the\s++)?{strong_maker}(?:'s)?(?:\s++team)?"
                                 rf"|\s*+(?:by|from)\s++{A}meta{NOT_ORDINARY_META}{Z}"), ""),
+        Rule("named model", re.compile(rf"{weak}{ORG}\s*+(?:的\s*+)?{MODEL_WORD}"), neutral_mention),
+        Rule("speaking of itself", re.compile(rf"(?:(?<=^)|(?<=[，。！？；：,.!?;:\n]))\s*+{weak}(?={SPEAKS})"),
+             neutral_mention),
         Rule("mention", re.compile(strong_chain), neutral_mention),
-    ]
+    ], re.compile(strong)
+
+
+# ---- what the rater sees: display order, and the folded copy that is matched ----------------------
+OVERRIDES = {"\u202e": "rtl", "\u202d": "ltr", "\u202a": "embed", "\u202b": "embed",
+             "\u2066": "isolate", "\u2067": "isolate", "\u2068": "isolate"}
+BIDI_CONTROLS = set(OVERRIDES) | {"\u202c", "\u2069", "\u200e", "\u200f", "\u061c"}
+
+
+def as_displayed(text: str) -> str:
+    """The text in the order it is shown: characters inside a right-to-left override (U+202E ...
+    U+202C/U+2069/end of line) reversed, as a browser draws them, and the bidi controls dropped.
+    A name stored reversed inside an override is then a name the redactor sees and replaces."""
+    if not any(ch in BIDI_CONTROLS for ch in text):
+        return text
+    lines = []
+    for line in text.split("\n"):
+        stack: list[tuple[str, list]] = [("top", [])]
+        for ch in line:
+            if ch in OVERRIDES:
+                stack.append((OVERRIDES[ch], []))
+            elif ch in ("\u202c", "\u2069"):
+                if len(stack) > 1:
+                    kind, pieces = stack.pop()
+                    stack[-1][1].append("".join(reversed(pieces)) if kind == "rtl" else "".join(pieces))
+            elif ch not in BIDI_CONTROLS:
+                stack[-1][1].append(ch)
+        while len(stack) > 1:  # unterminated: closed at the end of the line
+            kind, pieces = stack.pop()
+            stack[-1][1].append("".join(reversed(pieces)) if kind == "rtl" else "".join(pieces))
+        lines.append("".join(stack[0][1]))
+    return "\n".join(lines)
 
 
 @functools.lru_cache(maxsize=65536)
 def fold_char(ch: str) -> str:
     """One character as matched; cached, since a text is folded once per character (and replies
     being streamed are folded again and again)."""
-    if unicodedata.category(ch) == "Cf":  # zero-width space/joiner, BOM, soft hyphen
+    if unicodedata.category(ch) == "Cf" or ch in INVISIBLE_LETTERS:  # zero-width, BOM, soft hyphen, bidi
         return ""
-    return unicodedata.normalize("NFKC", ch).casefold().translate(LOOKALIKES)
+    bare = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+    return unicodedata.normalize("NFKC", bare).casefold().translate(LOOKALIKES)
 
 
 def fold(text: str) -> tuple[str, list[int]]:
-    """The text as matched (NFKC, case-folded, look-alikes mapped, format characters dropped), and for
-    each of its characters the index of the original character it came from."""
+    """The text as matched (NFKC, case-folded, look-alikes mapped, combining marks, format characters
+    and markup dropped), and for each of its characters the index of the original it came from."""
+    dropped, entities = set(), {}
+    if "<" in text or any(c in text for c in "*_~`\\"):
+        for m in MARKUP.finditer(text):
+            dropped.update(range(m.start(), m.end()))
+    if "&" in text:  # "Q&#119;en" is "Qwen" to anyone who decodes it
+        for m in ENTITY.finditer(text):
+            entities[m.start()] = html.unescape(m.group(0))
+            dropped.update(range(m.start() + 1, m.end()))
     out, where = [], []
     for i, ch in enumerate(text):
-        for c in fold_char(ch):
+        if i in dropped:
+            continue
+        for c in "".join(fold_char(e) for e in entities[i]) if i in entities else fold_char(ch):
             out.append(c)
             where.append(i)
     return "".join(out), where
 
 
-def apply(rule: Rule, text: str, folded_text: tuple[str, list[int]] | None = None) -> str:
+@functools.cache
+def segmenter():
+    """jieba, with every Chinese name in its dictionary, so that a name is a word where it stands
+    as one ("我是/千问") and not where it is part of another ("普通/义工", "海纳百川")."""
+    import jieba
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    for table in (names.STRONG, names.WEAK, names.PRODUCTS):
+        for word in names.words(table):
+            if names.is_chinese(word):
+                word = fold(word)[0].replace(" ", "")
+                tokenizer.add_word(word, max(tokenizer.FREQ.get(word, 0), 2000))
+    return tokenizer
+
+
+def word_edges(folded: str) -> set[int]:
+    """Where a word starts or ends in `folded`, Chinese as jieba cuts it (every other position is
+    an edge: Latin names carry their own boundaries)."""
+    edges, at = set(), 0
+    for token in segmenter().cut(folded, HMM=False):
+        edges.add(at)
+        at += len(token)
+    edges.add(at)
+    return edges
+
+
+def inside_a_word(folded: str, start: int, end: int, edges: list) -> bool:
+    """A match that starts or ends in the middle of a Chinese word is part of that word."""
+    cjk = re.compile(r"[\u3400-\u9fff]")
+    if not (cjk.match(folded, start) or cjk.match(folded, end - 1)):
+        return False
+    if not edges:
+        edges.append(word_edges(folded))
+    return (bool(cjk.match(folded, start)) and start not in edges[0]) or (
+        bool(cjk.match(folded, end - 1)) and end not in edges[0])
+
+
+def apply(rule: Rule, text: str, folded_text: tuple[str, list[int]] | None = None, strong=None) -> str:
     """Replace every match of `rule` in `text`: matched on the folded text (`folded_text`, when the
     caller has it already), replaced in the original. Returns `text` itself when nothing matched."""
     folded, where = folded_text or fold(text)
-    pieces, last = [], 0
+    pieces, last, edges = [], 0, []
     for match in rule.pattern.finditer(folded):
-        if match.end() == match.start():
+        if match.end() == match.start() or inside_a_word(folded, match.start(), match.end(), edges):
+            continue
+        if about_someone_else(folded, match.start(), match.end()):
+            continue
+        if rule.weak_needs and not (strong and strong.search(match.group(0))) and not rule.weak_needs(match, folded):
             continue
         start, end = where[match.start()], where[match.end() - 1] + 1
+        if start < last:
+            continue
 
         def original(group, match=match, start=start, end=end):
             if group == "context":  # a few characters either side, to tell the language
@@ -202,29 +382,73 @@ def apply(rule: Rule, text: str, folded_text: tuple[str, list[int]] | None = Non
 
 
 # ---- after redaction: anything left? --------------------------------------------------------------
-RESIDUE = ["qwen", "tongyi", "qianwen", "通义千问", "千问", "alibaba", "aliyun", "阿里云", "阿里巴巴", "llama", "metaai",
-           "chatglm", "zhipu", "智谱", "thudm", "internlm", "浦语", "上海人工智能实验室", "shanghaiailab", "baichuan",
-           "百川智能", "百川大模型"]
+LEET = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s",
+                      "|": "l", "!": "i"})
+LEET_I = str.maketrans({"1": "i", "!": "i", "|": "i"})
+FUZZY_NAMES = ("chatglm", "internlm", "baichuan", "qianwen", "alibaba", "tongyiqianwen", "zhipuai")
+MAKER = re.compile(r"开发|研发|训练|打造|推出|出品|公司|团队|实验室|是一家|一家人|同一家|家的|家族|背后|旗下|兄弟|姐妹|同门|出自|来自|做的|造的"
+                   r"|创办|创始|东家|娘家|亲戚|自家|出身|的模型|的ai|(?<![a-z])(?:made|built|train|creat|develop|parent"
+                   r"|found|company|team|lab|family|behind|maker|from|origin|sibling|cousin)")
+SELF_INTRO = re.compile(r"(?:我(?:是|叫|来自)|作为|(?<![a-z])(?:i\s*am|i'm|call\s+me|as|wo\s*shi|wo\s*jiao))\W{0,3}$")
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str      # the vocabulary word found
+    how: str       # as written (separators ignored), digits, tone numbers, reversed, one letter off, same
+                   # sound, about someone else
+    hold: bool     # holds the conversation back from raters (else: shown to the organiser only)
+
+
+@dataclass
+class Blinded:
+    """A conversation as raters would see it: its turns, and whether it may be rated at all."""
+    turns: list[dict]
+    findings: list[Finding] = field(default_factory=list)
+    turns_redacted: int = 0
+
+    @property
+    def held_back(self) -> bool:
+        return any(f.hold for f in self.findings)
+
+
+def squeeze(folded: str) -> tuple[str, list[int]]:
+    """Letters, digits and Chinese only, with where each came from in `folded`."""
+    kept = [(c, i) for i, c in enumerate(folded) if c.isalnum()]
+    return "".join(c for c, _ in kept), [i for _, i in kept]
+
+
+def damerau_within_one(a: str, b: str) -> bool:
+    """a and b differ by at most one insertion, deletion, substitution or swap of neighbours."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+                                  and a[diff[1]] == b[diff[0]])
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
 class Redactor:
-    """Callable: text -> text with the model's self-identification replaced.
+    """Callable: text -> text with the model's self-identification replaced; `blind(turns)` for a
+    whole conversation (model turns only) with the decision to hold it back; `check(text)` for
+    what a replaced text still seems to give away.
 
-    `extra_words` (judge.redact) adds names beyond the built-in ones (e.g. DeepSeek); a word the
-    built-in rules already handle in context ("Meta", "百川", "书生") is left to them, so listing it
-    cannot bring back false hits such as "meta分析".
+    `extra_words` (judge.redact) adds names beyond the built-in ones (e.g. DeepSeek), identity in
+    context only; a word the built-in vocabulary already has is left to it, so listing it cannot
+    bring back false hits such as "meta分析".
     """
 
-    BUILT_IN = ("Qwen", "通义千问", "通义", "千问", "阿里云", "阿里巴巴", "Alibaba", "Llama", "Meta", "ChatGLM", "智谱",
-                "GLM", "Zhipu", "THUDM", "InternLM", "书生", "浦语", "上海人工智能实验室", "Baichuan", "百川",
-                "百川智能", "羊驼", "清华", "KEG")
-
     def __init__(self, extra_words=()):
-        known = {fold(w)[0] for w in self.BUILT_IN}
-        extra = sorted({w for w in extra_words if w and fold(w)[0] not in known}, key=len, reverse=True)
-        self.rules = build_rules(extra)
-        squeezed = {re.sub(r"[\W_]", "", fold(w)[0]) for w in [*RESIDUE, *extra]}
-        self.residue = re.compile("|".join(sorted((re.escape(w) for w in squeezed if w), key=len, reverse=True)))
+        known = {fold(w)[0] for table in (names.STRONG, names.WEAK) for w in names.words(table)}
+        known |= {"qwen", "通义千问", "通义", "千问", "llama", "meta", "chatglm", "glm", "书生", "百川", "羊驼"}
+        self.extra = sorted({w for w in extra_words if w and fold(w)[0] not in known}, key=len, reverse=True)
+        self.rules, self.strong = build_rules(tuple(self.extra))
+        self.words = self._check_words()
+        segmenter()  # its dictionary loads in about a second: now, not while a reply streams
         # the same turns are shown again and again: remember them
         self.redact = functools.lru_cache(maxsize=20000)(self._redact)
 
@@ -237,17 +461,146 @@ class Redactor:
         return self._redact(text)
 
     def _redact(self, text: str) -> str:
+        text = as_displayed(text)
         folded = fold(text)
         for rule in self.rules:
-            changed = apply(rule, text, folded)
+            changed = apply(rule, text, folded, self.strong)
             if changed is not text:  # fold again only what a rule changed
                 text, folded = changed, fold(changed)
         return text
 
+    def blind(self, turns: list[dict]) -> Blinded:
+        """A conversation as a rater may see it: model turns redacted and checked, the client's
+        words exactly as written; held back when a model turn still seems to name its model."""
+        out, findings, changed = [], [], 0
+        for turn in turns:
+            if turn.get("role") in MODEL_ROLES:
+                shown = self(turn["content"])
+                changed += shown != turn["content"]
+                findings += self.check(shown)
+                out.append({**turn, "content": shown})
+            else:
+                out.append(dict(turn))
+        return Blinded(out, sorted(set(findings), key=lambda f: (not f.hold, f.name, f.how)), changed)
+
+    # -- the after-check -------------------------------------------------------------------------
+    def _check_words(self) -> dict[str, tuple[str, str]]:
+        """Every vocabulary word as it appears in squeezed folded text (and its pinyin), mapped to
+        (strength, the word); the strongest reading wins where two words squeeze alike."""
+        out: dict[str, tuple[str, str]] = {}
+        tables = [("product", names.PRODUCTS), ("weak", names.WEAK), ("strong", names.STRONG)]
+        for strength, table in tables:
+            for word in names.words(table):
+                for key in (squeeze(fold(word)[0])[0], "".join(names.pinyin_of(word))):
+                    if len(key) >= 2:
+                        out[key] = (strength, word)
+        for word in self.extra:
+            out.setdefault(squeeze(fold(word)[0])[0], ("weak", word))
+        for word in ("qwen", "chatglm", "internlm", "baichuan", "通义千问", "千问"):
+            out[word] = ("strong", word)
+        return out
+
+    @functools.cached_property
+    def _finders(self) -> tuple[re.Pattern, re.Pattern]:
+        """One scan for every word at every position (a lookahead, so overlapping names all count),
+        and one for every word reversed."""
+        keys = sorted(self.words, key=len, reverse=True)
+        reversed_keys = [k[::-1] for k in keys if len(k) >= (3 if names.is_chinese(k) else 4) and k[::-1] != k]
+        return (re.compile("(?=(" + "|".join(map(re.escape, keys)) + "))"),
+                re.compile("(?=(" + "|".join(map(re.escape, reversed_keys)) + "))"))
+
+    def check(self, text: str) -> list[Finding]:
+        """What a (redacted) model turn still seems to give away. A strong name in any form holds the
+        conversation back; a weak name or product does when a self-introduction, or a self-reference
+        and a maker, is beside it ("我是…", "my makers", "我和…是一家"); else it is only flagged."""
+        folded = fold(as_displayed(text))[0]
+        squeezed, where = squeeze(folded)
+        edges: list = []
+        findings = set()
+
+        def beside_self(a: int, b: int) -> bool:
+            before = re.split(r"[。！？；!?;\n]", folded[max(0, a - 24):a])[-1]
+            after = re.split(r"[。！？；!?;\n]", folded[b:b + 24])[0]
+            around = before + " " + after
+            return bool(SELF_INTRO.search(before) or (SELF.search(around) and MAKER.search(around))
+                        or re.match(rf"\W*+(?:的\s*+)?{MODEL_WORD}", after))
+
+        def found(key: str, word_key: str, start: int, end: int, how: str) -> None:
+            strength, word = self.words[word_key]
+            a, b = where[start], where[end - 1] + 1
+            parted = not folded[a:b].isalnum()  # "Q-w-e-n", "通 义 千 问"
+            if parted and len(key) < 4:
+                return
+            if names.is_chinese(key):
+                if inside_a_word(squeezed, start, end, edges):
+                    return
+            elif (a > 0 and folded[a - 1].isascii() and folded[a - 1].isalpha()) or (
+                    b < len(folded) and folded[b].isascii() and folded[b].isalpha()):
+                return  # inside a longer Latin word ("metabolism")
+            if how == "as written" and about_someone_else(folded, a, b):
+                findings.add(Finding(word, "about someone else", False))
+                return
+            hold = (strength == "strong" and (len(key) >= 4 or names.is_chinese(key) or how == "as written")) \
+                or beside_self(a, b)
+            findings.add(Finding(word, how, hold))
+
+        forward, backward = self._finders
+        plain_leet, i_leet = squeezed.translate(LEET), squeezed.translate(LEET_I)
+        for view, how in ((squeezed, "as written"), (plain_leet, "digits"), (i_leet, "digits")):
+            if how == "digits" and view == squeezed:
+                continue
+            for m in forward.finditer(view):
+                key = m.group(1)
+                if how == "digits" and squeezed[m.start():m.start() + len(key)] == key:
+                    continue
+                found(key, key, m.start(), m.start() + len(key), how)
+        toneless = [(c, i) for c, i in zip(squeezed, range(len(squeezed))) if not ("1" <= c <= "5")]
+        if len(toneless) < len(squeezed):  # pinyin with tone numbers: tong1yi4qian1wen4
+            view, at = "".join(c for c, _ in toneless), [i for _, i in toneless]
+            for m in forward.finditer(view):
+                key = m.group(1)
+                if key.isascii() and len(key) >= 4 and view[m.start():m.start() + len(key)] not in squeezed:
+                    found(key, key, at[m.start()], at[m.start() + len(key) - 1] + 1, "tone numbers")
+        for m in backward.finditer(squeezed):
+            key = m.group(1)
+            found(key, key[::-1], m.start(), m.start() + len(key), "reversed")
+        for m in re.finditer(r"[a-z]{5,}", folded):  # one letter off a model's or vendor's name
+            for key in FUZZY_NAMES:
+                if m.group(0) != key and damerau_within_one(m.group(0), key):
+                    findings.add(Finding(key, "one letter off", True))
+        findings |= self._pinyin_findings(folded)
+        return sorted(findings, key=lambda f: (not f.hold, f.name, f.how))
+
+    def _pinyin_findings(self, folded: str) -> set[Finding]:
+        """Chinese written with other characters of the same sound ("同意千问", "智普清言"): a name of
+        three syllables or more anywhere, of two right after a self-introduction ("我是智普")."""
+        if not re.search(r"[\u3400-\u9fff]", folded):
+            return set()
+        from pypinyin import lazy_pinyin
+        out = set()
+        spoken_names = self._spoken_names
+        for run in re.finditer(r"[\u3400-\u9fff]+", folded):
+            syllables = lazy_pinyin(run.group(0))
+            for i in range(len(syllables)):
+                for n in (2, 3, 4, 5, 6, 7, 8, 9):
+                    hit = spoken_names.get(tuple(syllables[i:i + n])) if i + n <= len(syllables) else None
+                    if hit is None or hit[1] in run.group(0)[i:i + n]:
+                        continue
+                    strength, word = hit
+                    intro = bool(SELF_INTRO.search(folded[max(0, run.start() + i - 8):run.start() + i]))
+                    if n >= 3 or intro:
+                        out.add(Finding(word, "same sound", strength == "strong" or intro))
+        return out
+
+    @functools.cached_property
+    def _spoken_names(self) -> dict[tuple, tuple[str, str]]:
+        return {names.pinyin_of(word): (strength, fold(word)[0].replace(" ", ""))
+                for strength, word in self.words.values()
+                if strength != "product" and names.pinyin_of(word)}
+
     def residual_identity(self, text: str) -> list[str]:
-        """Names still in `text` once separators are removed ("Q-w-e-n"): what the rules missed."""
-        squeezed = re.sub(r"[\W_]", "", fold(text)[0])
-        return sorted(set(self.residue.findall(squeezed)))
+        """The names `check` finds in `text`: what the rules missed (held back or flagged)."""
+        return sorted({f.name for f in self.check(text)})
 
 
 # ---- how well it works: the shipped phrasings ------------------------------------------------------

@@ -72,40 +72,68 @@ def admin_token_problem(token: str) -> str | None:
 
 # ---- sign-in throttling --------------------------------------------------------------------------
 class SignInThrottle:
-    """At most `limit` failed sign-ins per client address in `window_s` seconds; past that, every
-    sign-in from the address is refused (429) until the oldest failure ages out. In memory: one
-    app process serves the study, and a restart forgetting the count costs an attacker a restart."""
+    """Failed sign-ins, counted per client address and per token tried, over `window_s` seconds.
+
+    An address past `limit` failures has every further wrong token refused (429, Retry-After) and
+    logged, and so has a token that failed `limit` times from anywhere; but a valid token is never
+    refused: invitation tokens carry 256 random bits and the admin's at least 128, so a guess cannot
+    be one, while a rater or the organiser behind the same reverse proxy as a guesser must still get
+    in. The organiser's sign-in is counted apart (its own instance), so raters' mistakes cannot
+    lock the admin out. In memory: one app process serves the study."""
 
     def __init__(self, limit: int = 10, window_s: float = 60.0, clock=time.monotonic):
         self.limit, self.window_s, self.clock = limit, window_s, clock
         self.failures: dict[str, deque] = {}
         self.lock = threading.Lock()
 
-    def retry_after(self, address: str) -> int:
-        """Seconds until `address` may try again; 0 when it may now."""
-        with self.lock:
-            recent = self._recent(address)
-            if len(recent) < self.limit:
-                return 0
-            return max(1, math.ceil(recent[0] + self.window_s - self.clock()))
+    @staticmethod
+    def keys(address: str, token: str | None) -> list[str]:
+        return [f"address:{address}"] + ([f"token:{digest(token)}"] if token else [])
 
-    def failed(self, address: str, where: str) -> None:
+    def retry_after(self, address: str, token: str | None = None) -> int:
+        """Seconds until a wrong token from `address` (or this same `token` again) is checked again;
+        0 when it may be now. Ask only once the token is known to be wrong."""
+        with self.lock:
+            waits = [self._wait(self._recent(key)) for key in self.keys(address, token)]
+        return max(waits)
+
+    def failed(self, address: str, where: str, token: str | None = None) -> None:
         """Count a failure and log it: where and from whom, never the token that was tried."""
         with self.lock:
-            recent = self._recent(address)
-            recent.append(self.clock())
-            count = len(recent)
-        log.warning("judge_app: failed sign-in from %s on %s (%d in the last %.0f s)", address, where, count,
+            counts = []
+            for key in self.keys(address, token):
+                recent = self._recent(key)
+                recent.append(self.clock())
+                counts.append(len(recent))
+        log.warning("judge_app: failed sign-in from %s on %s (%d in the last %.0f s)", address, where, counts[0],
                     self.window_s)
 
-    def _recent(self, address: str) -> deque:
+    def _wait(self, recent: deque) -> int:
+        if len(recent) < self.limit:
+            return 0
+        return max(1, math.ceil(recent[0] + self.window_s - self.clock()))
+
+    def _recent(self, key: str) -> deque:
         now = self.clock()
-        for key in [k for k, q in self.failures.items() if q and q[-1] < now - self.window_s]:
-            del self.failures[key]  # forget addresses that have been quiet for a whole window
-        recent = self.failures.setdefault(address, deque())
+        for old in [k for k, q in self.failures.items() if q and q[-1] < now - self.window_s]:
+            del self.failures[old]  # forget what has been quiet for a whole window
+        recent = self.failures.setdefault(key, deque())
         while recent and recent[0] < now - self.window_s:
             recent.popleft()
         return recent
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted_proxies: frozenset) -> str:
+    """Who is signing in: the connection's peer, or, only when that peer is a configured trusted
+    proxy, the last address in X-Forwarded-For that is not itself a trusted proxy (anyone can write
+    that header, so it is believed only from a proxy the organiser named)."""
+    address = peer or "unknown"
+    if address not in trusted_proxies or not forwarded_for:
+        return address
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        if hop not in trusted_proxies:
+            return hop
+    return address
 
 
 # ---- cross-site requests ---------------------------------------------------------------------------

@@ -89,7 +89,8 @@ def app_settings(cfg, admin_token: str):
                   max_comment_chars=int(a.max_comment_chars))
     return AppSettings(database_url=database_url(cfg), rules=rules, rubric=tuple(rubric), admin_token=admin_token,
                        redact=tuple(to_plain(cfg.judge.redact) or ()), secure_cookies=bool(a.secure_cookies),
-                       max_body_bytes=int(a.max_body_bytes), live=live_settings(cfg))
+                       max_body_bytes=int(a.max_body_bytes), live=live_settings(cfg),
+                       trusted_proxies=tuple(str(p) for p in (to_plain(a.get("trusted_proxies")) or ())))
 
 
 def live_endpoint(name: str, node):

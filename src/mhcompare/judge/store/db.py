@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
     inspect,
     make_url,
     text,
@@ -82,13 +83,15 @@ class Conversation(Base):
 
 
 class Blinding(Base):
-    """What redaction did to one conversation, recomputed at every app start: turns changed, and the
-    names still found afterwards (comma-separated; non-empty means the organiser should read it)."""
+    """What redaction did to one conversation, recomputed at every app start: turns changed, the
+    names still found afterwards (comma-separated; non-empty means the organiser should read it),
+    and whether it is held back from raters (a model turn could not be blinded with confidence)."""
     __tablename__ = "blinding"
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
     turns: Mapped[int] = mapped_column(Integer)
     turns_redacted: Mapped[int] = mapped_column(Integer)
     residual: Mapped[str] = mapped_column(Text, default="")
+    held_back: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Item(Base):
@@ -320,13 +323,18 @@ def refresh_statistics(tx) -> None:
         sql.execute(tx, "ANALYZE items")
 
 
+ADDED_COLUMNS = [("items", "coverage", "INTEGER NOT NULL DEFAULT 0"),
+                 ("blinding", "held_back", "BOOLEAN NOT NULL DEFAULT FALSE")]
+
+
 def add_missing_columns(engine) -> None:
     """Columns added since a database was first made (create_all only makes missing tables):
-    items.coverage, filled in by count_coverage."""
-    if "coverage" not in {column["name"] for column in inspect(engine).get_columns("items")}:
-        if_new = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""  # two starting at once
-        with engine.begin() as connection:
-            connection.exec_driver_sql(f"ALTER TABLE items ADD COLUMN {if_new}coverage INTEGER NOT NULL DEFAULT 0")
+    items.coverage, filled in by count_coverage; blinding.held_back, by the audit at every start."""
+    for table, column, kind in ADDED_COLUMNS:
+        if column not in {c["name"] for c in inspect(engine).get_columns(table)}:
+            if_new = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""  # two starting at once
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {if_new}{column} {kind}")
 
 
 def lock_assignments(session) -> bool:

@@ -232,7 +232,8 @@ def store_replies(session, job: TurnJob, results: list[SideResult], settings: Li
         session.add(LiveReply(turn_id=turn.id, side=side_of(live, result.label), raw=storable(result.raw),
                               shown=storable(result.shown), error=storable(result.error),
                               first_token_s=result.first_token_s, seconds=result.seconds,
-                              residual=",".join(redactor.residual_identity(result.shown)) if ok else "",
+                              residual=",".join(redactor.residual_identity(result.shown)
+                                                + ["shown while streaming"] * result.exposed) if ok else "",
                               crisis=screen.check(result.raw) if screen is not None and ok else None))
     turn.completed_at = time.time()
     if turn.number >= settings.max_turns:

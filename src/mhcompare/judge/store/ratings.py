@@ -99,7 +99,10 @@ _rng = random.Random(secrets.randbits(128))
 CHOOSING_ATTEMPTS = 100  # PostgreSQL: rounds of choosing (2 ms apart) while others hold every candidate
 
 RATER_BY_TOKEN = "SELECT id, name FROM raters WHERE token_hash = :token_hash AND active"
-ITEMS_OF_KIND = "SELECT COUNT(*) FROM items WHERE kind = :kind"
+# an item is given out unless one of its conversations is held back (store/blinding.py)
+RATABLE = """NOT EXISTS (SELECT 1 FROM blinding b WHERE b.held_back
+                        AND b.conversation_id IN (items.conversation_a_id, items.conversation_b_id))"""
+ITEMS_OF_KIND = f"SELECT COUNT(*) FROM items WHERE kind = :kind AND {RATABLE}"
 # Everything a rater is given, shown and counted is of the app's current kind (judge.app.mode): a study
 # may rate pairs first and single conversations later, or back, on one database; each is a round of
 # its own, with its own items, open item and progress.
@@ -117,11 +120,11 @@ OPEN_ITEM = """
 # time in proportion to the study's size, 1.1 ms on PostgreSQL at 5,000 assignments) and whether
 # this rater has it already; and the rater's last position (positions count the rater's items of
 # every kind, in the order given)
-CANDIDATES = """
-    SELECT i.id, i.balance_key, i.coverage, mine.item_id IS NOT NULL,
+CANDIDATES = f"""
+    SELECT items.id, items.balance_key, items.coverage, mine.item_id IS NOT NULL,
            (SELECT COALESCE(MAX(position), 0) FROM assignments WHERE rater_id = :rater)
-    FROM items i LEFT JOIN assignments mine ON mine.item_id = i.id AND mine.rater_id = :rater
-    WHERE i.kind = :kind"""
+    FROM items LEFT JOIN assignments mine ON mine.item_id = items.id AND mine.rater_id = :rater
+    WHERE items.kind = :kind AND {RATABLE}"""
 NEW_ASSIGNMENT = """
     INSERT INTO assignments (public_id, rater_id, item_id, position, a_on_left, assigned_at)
     VALUES (:public_id, :rater, :item, :position, :a_on_left, :now) RETURNING id"""

@@ -61,6 +61,7 @@ def create_app(settings: AppSettings):
                               f"`{CSRF_HEADER}` on POST.")
     app.state.judge = Judge(settings, database, redact,
                             throttle=SignInThrottle(settings.sign_in_failures_per_minute, 60.0),
+                            admin_throttle=SignInThrottle(settings.sign_in_failures_per_minute, 60.0),
                             templates=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True),
                             http=live_http_client() if settings.live is not None else None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -2,13 +2,14 @@
 
 Routes declare who may call them as a FastAPI dependency (`caller: RaterApi`, `caller: AdminForm`,
 ...). The dependency does the part that needs no database: it reads the bearer token or the
-session cookie, refuses an address that failed to sign in too often (429), and picks up the CSRF
+session cookie, and picks up the CSRF
 token a state-changing request sent (the `x-csrf-token` header, or the form's `csrf_token`). The
 route then calls `caller.signed_in(tx)` inside its own transaction, which looks the token or
 session up and checks the CSRF token against the session's. The lookup is deliberately not a
 dependency: holding the SQLite lock across the thread-pool hops between a dependency and its
 endpoint can exhaust the pool while the lock holder waits for a thread.
 """
+import threading
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -18,7 +19,7 @@ from jinja2 import Environment
 
 from mhcompare.judge.redaction import Redactor
 from mhcompare.judge.rubric import Dimension
-from mhcompare.judge.security import SignInThrottle, digest, same_secret
+from mhcompare.judge.security import SignInThrottle, client_address, digest, same_secret
 from mhcompare.judge.store import ratings, sessions
 from mhcompare.judge.store.db import Database
 from mhcompare.judge.store.live import LiveSettings
@@ -38,6 +39,7 @@ class AppSettings:
     secure_cookies: bool = False
     max_body_bytes: int = 65536
     sign_in_failures_per_minute: int = 10
+    trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For names the real client
     live: LiveSettings | None = None  # judge.live: live blind chats; None when off
 
 
@@ -47,10 +49,22 @@ class Judge:
     settings: AppSettings
     database: Database
     redact: Redactor
-    throttle: SignInThrottle
+    throttle: SignInThrottle        # raters' sign-ins
+    admin_throttle: SignInThrottle  # the organiser's, counted apart
     templates: Environment
     http: object = None  # httpx.Client for the live chats' models; None when judge.live is off
     contents: dict = field(default_factory=dict)  # item id -> its redacted conversations (fixed while running)
+    # rater id -> {a live turn being streamed to them: how to stop sending it}; a deactivated rater's
+    # streams are stopped at once (the turns still finish and are stored)
+    live_streams: dict = field(default_factory=dict)
+    streams_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stop_streams(self, rater_id: int) -> int:
+        with self.streams_lock:
+            stops = list(self.live_streams.pop(rater_id, {}).values())
+        for stop in stops:
+            stop()
+        return len(stops)
 
     def __post_init__(self):
         self.rules: ratings.Rules = self.settings.rules
@@ -90,13 +104,21 @@ class Throttled(Exception):
 
 
 def address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client: the peer, or what a configured trusted proxy says it forwarded for."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"),
+                          frozenset(get_judge(request).settings.trusted_proxies))
 
 
-def not_throttled(judge: Judge, request: Request) -> None:
-    wait = judge.throttle.retry_after(address(request))
+def wrong_token(judge: Judge, request: Request, token: str, admin: bool = False) -> None:
+    """A token that opened nothing: 429 when this address, or this very token, has failed too often
+    (a guesser is told to stop, and is logged); else the failure is counted. A valid token is never
+    throttled, so others behind the same address still get in; the organiser is counted apart."""
+    throttle = judge.admin_throttle if admin else judge.throttle
+    wait = throttle.retry_after(address(request), token)
     if wait:
         raise Throttled(wait)
+    throttle.failed(address(request), request.url.path, token)
 
 
 def check_csrf(auth: "Auth", submitted: str | None) -> None:
@@ -126,12 +148,12 @@ class Caller:
 
     def find(self, tx) -> Auth | None:
         """The rater or organiser these credentials belong to, or None (a wrong token counts as a
-        failed sign-in from this address)."""
+        failed sign-in from this address; 429 past the limit)."""
         if self.bearer is not None:
             known = (same_secret(self.bearer, self.judge.settings.admin_token) if self.admin
                      else ratings.rater_for_token(tx, token_hash(self.bearer)))
             if not known:
-                self.judge.throttle.failed(address(self.request), self.request.url.path)
+                wrong_token(self.judge, self.request, self.bearer, self.admin)
                 return None
             return Auth(None if self.admin else known, None)
         cookie = ADMIN_COOKIE if self.admin else RATER_COOKIE
@@ -164,8 +186,6 @@ class Asking:
         judge = get_judge(request)
         header = request.headers.get("authorization", "")
         bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
-        if bearer is not None:
-            not_throttled(judge, request)
         csrf = None
         if self.posting:
             csrf = request.headers.get(CSRF_HEADER) if self.api else (await request.form()).get(CSRF_FIELD)

@@ -1,9 +1,12 @@
 """The organiser: invitations, deactivation, progress, blinding, export.
 
     GET  /admin                              the organiser's page
+    GET  /admin/conversations/{id}           a flagged conversation, as written and as raters see it
     POST /admin/raters                       invite a rater (the token is shown once)
-    POST /admin/raters/{id}/deactivate       their token stops working, their sessions end
-    /api/admin/raters, /api/admin/raters/{id}/deactivate, /api/admin/blinding,
+    GET  /admin/raters/{id}/deactivate       asks first
+    POST /admin/raters/{id}/deactivate       their token stops working, their sessions and live chats end
+    POST /admin/raters/{id}/reactivate       undone: the same token works again
+    /api/admin/raters, /api/admin/raters/{id}/deactivate (and reactivate), /api/admin/blinding,
     /api/admin/export.json, /api/admin/export.csv    the same, and the exports, as JSON or CSV
 """
 import csv
@@ -16,7 +19,7 @@ from sqlalchemy import func, select
 
 from mhcompare.judge.security import check_storable, spreadsheet_safe
 from mhcompare.judge.store import blinding, live, ratings, sessions
-from mhcompare.judge.store.db import Assignment, Item, Rater, Rating
+from mhcompare.judge.store.db import Assignment, Item, LiveSession, Rater, Rating
 from mhcompare.judge.web.bodies import InviteIn
 from mhcompare.judge.web.deps import AdminApi, AdminApiPost, AdminForm, AdminPage, Auth, Judge, token_hash
 
@@ -56,13 +59,26 @@ def invite(session, name: str) -> str:
     return token
 
 
-def deactivate(session, rater_id: int) -> int:
-    """Mark the rater inactive (their token stops working) and end their sessions; their ratings stay."""
+def rater_or_404(session, rater_id: int) -> Rater:
     rater = session.get(Rater, rater_id)
     if rater is None:
         raise HTTPException(404, "no such rater")
-    rater.active = False
+    return rater
+
+
+def deactivate(session, rater_id: int) -> int:
+    """Mark the rater inactive (their token stops working), end their browser sessions and their open
+    live chats; their ratings stay. The caller stops their running live streams once this commits."""
+    rater_or_404(session, rater_id).active = False
+    for open_chat in session.scalars(select(LiveSession).where(LiveSession.rater_id == rater_id,
+                                                               LiveSession.status == "open")):
+        live.end(open_chat)
     return sessions.end_all_of(session, rater_id)
+
+
+def reactivate(session, rater_id: int) -> None:
+    """Undo a deactivation: the same token works again (the rater signs in anew)."""
+    rater_or_404(session, rater_id).active = True
 
 
 # ---------------------------------------------------------------- the organiser's page
@@ -76,6 +92,17 @@ def admin_page(caller: AdminPage):
         return admin_view(caller.judge, session, caller.signed_in(session))
 
 
+@router.get("/admin/conversations/{conversation_id}", include_in_schema=False)
+def admin_conversation(caller: AdminPage, conversation_id: str):
+    """A conversation the blinding check flagged: each turn as the model wrote it and as raters see it."""
+    with caller.judge.database.transaction() as session:
+        caller.signed_in(session)
+        conversation = blinding.flagged_conversation(session, caller.judge.redact, conversation_id)
+    if conversation is None:
+        raise HTTPException(404, "no such conversation")
+    return caller.judge.page("admin_conversation.html", conversation=conversation)
+
+
 @router.post("/admin/raters", include_in_schema=False)
 def admin_invite(caller: AdminForm, name: Annotated[str, Form(min_length=1, max_length=200)]):
     check_storable(name)
@@ -85,11 +112,30 @@ def admin_invite(caller: AdminForm, name: Annotated[str, Form(min_length=1, max_
         return admin_view(caller.judge, session, auth, new_rater={"name": name, "token": token})
 
 
+@router.get("/admin/raters/{rater_id}/deactivate", include_in_schema=False)
+def admin_deactivate_confirm(caller: AdminPage, rater_id: int):
+    """Ask first: who, and what deactivating does."""
+    with caller.judge.database.transaction() as session:
+        auth = caller.signed_in(session)
+        rater = rater_or_404(session, rater_id)
+        return caller.judge.page("admin_deactivate.html", csrf=auth.login.csrf if auth.login else "",
+                                 rater={"id": rater.id, "name": rater.name, "active": rater.active})
+
+
 @router.post("/admin/raters/{rater_id}/deactivate", include_in_schema=False)
 def admin_deactivate(caller: AdminForm, rater_id: int):
     with caller.judge.database.transaction() as session:
         caller.signed_in(session)
         deactivate(session, rater_id)
+    caller.judge.stop_streams(rater_id)
+    return RedirectResponse("/admin", status_code=303)
+
+
+@router.post("/admin/raters/{rater_id}/reactivate", include_in_schema=False)
+def admin_reactivate(caller: AdminForm, rater_id: int):
+    with caller.judge.database.transaction() as session:
+        caller.signed_in(session)
+        reactivate(session, rater_id)
     return RedirectResponse("/admin", status_code=303)
 
 
@@ -110,7 +156,17 @@ def api_deactivate(rater_id: int, caller: AdminApiPost) -> dict:
     with caller.judge.database.transaction() as session:
         caller.signed_in(session)
         ended = deactivate(session, rater_id)
-    return {"rater_id": rater_id, "active": False, "sessions_ended": ended}
+    streams = caller.judge.stop_streams(rater_id)
+    return {"rater_id": rater_id, "active": False, "sessions_ended": ended, "live_streams_stopped": streams}
+
+
+@router.post("/api/admin/raters/{rater_id}/reactivate", tags=["admin"])
+def api_reactivate(rater_id: int, caller: AdminApiPost) -> dict:
+    """Undo a deactivation: the rater's token works again."""
+    with caller.judge.database.transaction() as session:
+        caller.signed_in(session)
+        reactivate(session, rater_id)
+    return {"rater_id": rater_id, "active": True}
 
 
 @router.get("/api/admin/raters", tags=["admin"])

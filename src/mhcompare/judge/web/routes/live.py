@@ -43,6 +43,7 @@ from mhcompare.judge.web.deps import (
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+DEACTIVATED = "你的评分账号已被组织者停用，这次对话已结束。"
 
 
 def sse(event: str, data: dict) -> bytes:
@@ -188,12 +189,12 @@ def api_live_start(caller: RaterApiPost) -> dict:
             raise refused(e) from e
 
 
-def begin(caller: Caller, session_id: str, message: str) -> TurnJob:
+def begin(caller: Caller, session_id: str, message: str) -> tuple[TurnJob, int]:
     with caller.judge.database.transaction() as session:
         auth = caller.signed_in(session)
         try:
             return live.begin_turn(session, live.find(session, auth.rater, session_id), message,
-                                   caller.judge.settings.live)
+                                   caller.judge.settings.live), auth.rater.id
         except LiveError as e:
             raise refused(e) from e
 
@@ -206,23 +207,33 @@ def begin(caller: Caller, session_id: str, message: str) -> TurnJob:
                         422: {"description": "empty or too long"}})
 async def api_turn(session_id: str, body: MessageIn, caller: RaterApiPost):
     """Say something as the client: both models answer at once, streamed side by side."""
-    job = await run_in_threadpool(begin, caller, session_id, body.message)
+    judge = caller.judge
+    job, rater_id = await run_in_threadpool(begin, caller, session_id, body.message)
     loop, queue = asyncio.get_running_loop(), asyncio.Queue()
 
     def emit(event: str, data: dict) -> None:
         with contextlib.suppress(RuntimeError):  # the app is shutting down: the turn is still stored
             loop.call_soon_threadsafe(queue.put_nowait, (event, data))
 
-    threading.Thread(target=run_turn, args=(caller.judge, job, emit), daemon=True,
+    def stop() -> None:  # the rater was deactivated: nothing more is sent to them
+        emit("error", {"message": DEACTIVATED})
+
+    with judge.streams_lock:
+        judge.live_streams.setdefault(rater_id, {})[job.turn_id] = stop
+    threading.Thread(target=run_turn, args=(judge, job, emit), daemon=True,
                      name=f"live-turn-{job.turn_id}").start()
 
     async def events():
-        yield sse("turn", {"turn": job.number})
-        while True:
-            event, data = await queue.get()
-            yield sse(event, data)
-            if event in ("done", "error"):
-                return
+        try:
+            yield sse("turn", {"turn": job.number})
+            while True:
+                event, data = await queue.get()
+                yield sse(event, data)
+                if event in ("done", "error"):
+                    return
+        finally:
+            with judge.streams_lock:
+                judge.live_streams.get(rater_id, {}).pop(job.turn_id, None)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
 

@@ -27,7 +27,8 @@ from mhcompare.judge.web.bodies import RatingIn
 from mhcompare.judge.web.deps import CSRF_FIELD, TYPE_LABELS, Auth, Caller, Judge, RaterApi, RaterApiPost, RaterForm, RaterPage
 
 router = APIRouter()
-SIDE_LABELS = {"left": "左侧对话", "right": "右侧对话", "conversation": "对话"}
+# where each conversation is, side by side on wide screens and stacked (app.css, max-width 800px) on narrow
+SIDE_LABELS = {"left": ("左侧对话", "上方对话"), "right": ("右侧对话", "下方对话"), "conversation": ("对话", "对话")}
 
 
 def json_response(data, status: int = 200) -> Response:
@@ -47,7 +48,9 @@ def redacted_content(judge: Judge, tx, item_id: int) -> ratings.ItemContent:
 
 
 def redacted(judge: Judge, shown: ratings.Shown) -> ratings.Shown:
-    return replace(shown, turns=[{"role": t["role"], "content": judge.redact(t["content"])} for t in shown.turns])
+    """The model's turns redacted; the client's exactly as written."""
+    turns = judge.redact.blind(shown.turns).turns
+    return replace(shown, turns=[{"role": t["role"], "content": t["content"]} for t in turns])
 
 
 def item_view(judge: Judge, tx, assignment: ratings.OpenItem) -> dict:

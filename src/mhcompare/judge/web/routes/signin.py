@@ -25,11 +25,10 @@ from mhcompare.judge.web.deps import (
     Judge,
     JudgeState,
     RaterForm,
-    address,
     check_csrf,
     get_judge,
-    not_throttled,
     token_hash,
+    wrong_token,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -97,13 +96,12 @@ def login_page(request: Request):
 def login(request: Request, judge: JudgeState, token: Annotated[str, Form(max_length=200)],
           csrf_token: Annotated[str, Form(max_length=100)] = ""):
     check_login_csrf(request, csrf_token)
-    not_throttled(judge, request)
     with judge.database.transaction() as session:
         rater = ratings.rater_for_token(session, token_hash(token.strip()))
         session_id = sessions.start(session, rater, sessions.RATER_SESSION_S)[0] if rater else None
         target = start_page(judge, session)
     if session_id is None:
-        judge.throttle.failed(address(request), "/login")
+        wrong_token(judge, request, token.strip())
         return login_form(request, "login.html", status=401, error="邀请码无效，请核对后重试。")
     return signed_in(judge, target, RATER_COOKIE, session_id, sessions.RATER_SESSION_S)
 
@@ -123,9 +121,8 @@ def admin_login_page(request: Request):
 def admin_login(request: Request, judge: JudgeState, token: Annotated[str, Form(max_length=500)],
                 csrf_token: Annotated[str, Form(max_length=100)] = ""):
     check_login_csrf(request, csrf_token)
-    not_throttled(judge, request)
     if not same_secret(token.strip(), judge.settings.admin_token):
-        judge.throttle.failed(address(request), "/admin/login")
+        wrong_token(judge, request, token.strip(), admin=True)
         return login_form(request, "admin_login.html", status=401, error="管理员口令错误。")
     with judge.database.transaction() as session:
         session_id = sessions.start(session, None, sessions.ADMIN_SESSION_S)[0]

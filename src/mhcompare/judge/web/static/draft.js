@@ -1,7 +1,9 @@
 // Keeps a half-filled rating in this browser (localStorage, keyed by the item's random id), so a
-// reload or a closed tab does not lose the choices made so far. Only the current item's draft is
-// kept: once it is submitted the next page shows another item and the old draft is dropped.
-// Signing out drops every draft. Without JavaScript the form still works; drafts just are not kept.
+// reload, a closed tab or a trip to another page of the app (/live and back) does not lose the
+// choices made so far. A transcript item and a live chat keep a draft each: a page with a rating
+// form drops only the older drafts of its own kind (submitted, or no longer open), a page without
+// one drops nothing. Signing out drops every draft. Without JavaScript the form still works;
+// drafts just are not kept.
 (function () {
   "use strict";
   var PREFIX = "mhc-draft:";
@@ -9,21 +11,22 @@
   try { store = window.localStorage; } catch (e) { return; }
   if (!store) return;
 
-  function dropDrafts(except) {
+  function dropDrafts(prefix, except) {
     for (var i = store.length - 1; i >= 0; i--) {
       var key = store.key(i);
-      if (key && key.indexOf(PREFIX) === 0 && key !== except) store.removeItem(key);
+      if (key && key.indexOf(prefix) === 0 && key !== except) store.removeItem(key);
     }
   }
 
   document.querySelectorAll("form.logout").forEach(function (form) {
-    form.addEventListener("submit", function () { dropDrafts(null); });
+    form.addEventListener("submit", function () { dropDrafts(PREFIX, null); });
   });
 
   var form = document.querySelector("form.rating");
-  if (!form) { dropDrafts(null); return; }
-  var key = PREFIX + form.dataset.item;
-  dropDrafts(key);
+  if (!form) return;
+  var kind = PREFIX + (form.dataset.item.indexOf("live-") === 0 ? "live-" : "item-");
+  var key = kind + form.dataset.item;
+  dropDrafts(kind, key);
 
   function save() {
     var draft = {};

@@ -1,0 +1,113 @@
+"""Blinding measured on phrasings its rules were not written from (issue #27), and the findings
+it fixed: recall on an independent identity set, ordinary sentences left as written (clients'
+words never touched), Chinese word boundaries, right-to-left overrides, the wider after-check."""
+import hashlib
+
+import pytest
+
+from mhcompare.judge.redaction import Redactor, as_displayed, fold, load_phrasings
+from mhcompare.judge.redaction_validation import (VALIDATION, identity_recall, load, ordinary_changes, reveals_left,
+                                                  wilson)
+
+CONFIGURED = ["DeepSeek", "OpenAI", "ChatGPT", "GPT"]  # conf/judge/default.yaml's judge.redact
+
+
+@pytest.fixture(scope="module")
+def redact():
+    return Redactor(CONFIGURED)
+
+
+def test_the_validation_sets_are_the_independent_authors_unchanged():
+    digests = {name: hashlib.sha256((VALIDATION / name).read_bytes()).hexdigest()
+               for name in ("identity_set.jsonl", "ordinary.jsonl")}
+    assert digests == {
+        "identity_set.jsonl": "86334aa1c05fc06f6c487b38f25420bd7b188f7c4087cfcba11f3f9bbd1c3e2e",
+        "ordinary.jsonl": "de94b904e474c7ddfab87ae22f5b2e29ed23cb5c5b4a545e597f3a305f035eb0"}
+    assert len(load("identity_set.jsonl")) == 95 and len(load("ordinary.jsonl")) == 126
+
+
+def test_recall_on_phrasings_the_rules_never_saw(redact):
+    """Before #27: 39/95 = 41%. The figure in docs/judge_app.md is this test's."""
+    result = identity_recall(redact, load("identity_set.jsonl"))
+    low, high = result["interval"]
+    print(f"\nindependent identity set: {result['blinded']}/{result['n']} blinded = {result['recall']:.1%} "
+          f"(Wilson 95% {low:.1%}-{high:.1%}): {result['replaced']} replaced, {result['held_back']} held back; "
+          f"by style {result['by_style']}")
+    assert result["blinded"] >= 89, result["by_style"]
+
+
+def test_recall_on_the_shipped_set_the_rules_were_tuned_on(redact):
+    positives = [p for p in load_phrasings() if p["identity"]]
+    blinded = 0
+    for p in positives:
+        b = redact.blind([{"role": "counsellor", "content": p["text"]}])
+        blinded += b.held_back or not reveals_left(b.turns[0]["content"], p["terms"])
+    low, high = wilson(blinded, len(positives))
+    print(f"\nshipped set: {blinded}/{len(positives)} blinded ({low:.1%}-{high:.1%})")
+    assert blinded == len(positives)
+
+
+def test_ordinary_sentences_are_left_as_written(redact):
+    """Before #27 (every turn redacted): 19 of 77 client and 6 of 49 counsellor sentences changed."""
+    result = ordinary_changes(redact, load("ordinary.jsonl"))
+    print(f"\nordinary sentences: {result}")
+    assert result["client"]["changed"] == 0  # a client's words are never redacted
+    shown_changed = result["client"]["changed"] + result["counsellor"]["changed"]
+    assert shown_changed / (result["client"]["n"] + result["counsellor"]["n"]) <= 0.02
+    assert result["counsellor"]["held_back_as_model"] <= 1
+
+
+def test_a_clients_words_are_never_changed_only_the_models(redact):
+    turns = [{"role": "client", "content": "我是清华的学生，在阿里巴巴实习，我用过通义千问。"},
+             {"role": "counsellor", "content": "我是通义千问。听起来实习很辛苦。"}]
+    blinded = redact.blind(turns)
+    assert blinded.turns[0] == turns[0]
+    assert blinded.turns[1]["content"] == "我是一名 AI 助手。听起来实习很辛苦。"
+    assert blinded.turns_redacted == 1 and not blinded.held_back
+
+
+@pytest.mark.parametrize("text", ["他是一名普通义工。", "海纳百川，有容乃大。", "我们聊聊你在清华的学习压力。",
+                                  "你在阿里巴巴工作压力很大吧？", "我的朋友 Qianwen 也这么说。"])
+def test_names_inside_chinese_words_or_about_someone_else_stay(redact, text):
+    assert redact(text) == text
+
+
+def test_a_right_to_left_override_cannot_hide_a_name(redact):
+    stored = "你好，我是\u202e问千义通\u202c，很高兴陪你。"  # shown by a browser as "我是通义千问"
+    assert as_displayed(stored) == "你好，我是通义千问，很高兴陪你。"
+    shown = redact(stored)
+    assert "\u202e" not in shown and "通义千问" not in shown and "问千义通" not in shown
+    assert shown == "你好，我是一名 AI 助手，很高兴陪你。"
+    english = "I am \u202enewQ\u202c, here for you."
+    assert redact(english) == "I am an AI assistant, here for you."
+
+
+@pytest.mark.parametrize("text, form", [
+    ("I am Qw3n, here to help.", "digits"), ("我是 Q-w-e-n。", "as written"),
+    ("Hi, I'm newQ.", "reversed"), ("I'm Baichaun, your assistant.", "one letter off"),
+    ("wo shi tong1 yi4 qian1 wen4", None), ("我是同意千问。", "same sound"),
+])
+def test_the_after_check_holds_back_what_the_rules_missed(redact, text, form):
+    blinded = redact.blind([{"role": "counsellor", "content": text}])
+    assert blinded.held_back or blinded.turns[0]["content"] != text, (text, blinded)
+    if form and blinded.turns[0]["content"] == text:
+        assert any(f.how == form for f in blinded.findings), blinded.findings
+
+
+@pytest.mark.parametrize("text", ["**Q**wen 在这里陪你。", "我是 <b>通义</b>千问。", "I'm Ｌｌａｍａ 3.", "I am Qwén.",
+                                  "我是 Q&#119;en。", "tong yi qian wen zai zhe li"])
+def test_markup_widths_accents_and_pinyin_are_read_through(redact, text):
+    shown = redact(text)
+    assert not any(name in fold(shown)[0].replace(" ", "") for name in ("qwen", "llama", "通义千问", "tongyiqianwen"))
+
+
+def test_a_weak_name_is_identity_only_where_the_model_speaks_of_itself(redact):
+    assert redact("我是百川。") == "我是一名 AI 助手。"
+    assert redact("羊驼模型在这里陪着你。") == "AI 助手在这里陪着你。"
+    assert redact("I'm Meta's assistant.") == "I am an AI assistant."
+    for text in ["我是清华的学生。", "这份量表由清华大学心理系开发。", "你用过 ChatGPT 吗？", "动物园里的羊驼很可爱。"]:
+        assert redact(text) == text
+    held = redact.blind([{"role": "counsellor", "content": "我和淘宝、支付宝是一家的。"}])
+    assert held.held_back  # a product beside "我 … 一家": the model says who made it
+    shopping = redact.blind([{"role": "counsellor", "content": "你可以先在淘宝买个眼罩试试。"}])
+    assert not shopping.held_back and shopping.findings  # only flagged for the organiser
