@@ -27,6 +27,7 @@ import math
 import struct
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -299,8 +300,13 @@ def tokenizer_load_problems(folder: Path, model_cfg, runtimes_root=None) -> list
         return []
     else:
         python = sys.executable
-    result = subprocess.run([python, "-c", LOAD_TOKENIZER, str(folder), "1" if remote else "0"],
-                            capture_output=True, text=True, timeout=600)
+    with tempfile.TemporaryDirectory(prefix="mhc-tokenizer-") as tmp:
+        path = folder
+        if "." in folder.name:  # transformers names the remote code's package after the folder: no dots there
+            path = Path(tmp) / str(model_cfg.name)
+            path.symlink_to(folder.resolve(), target_is_directory=True)
+        result = subprocess.run([python, "-c", LOAD_TOKENIZER, str(path), "1" if remote else "0"],
+                                capture_output=True, text=True, timeout=600)
     if result.returncode == 0:
         return []
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
