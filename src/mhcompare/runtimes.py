@@ -129,5 +129,5 @@ def runtimes_needed(cfg, gpus: int) -> list[str]:
     names = [str(cfg.model.runtime)] + ([serving_runtime] if serving_runtime != cfg.model.runtime else [])
     guard = cfg.eval.get("guard")
     if guard and guard.get("path") and not guard.get("base_url") and gpus > 0:
-        names.append(GUARD_RUNTIME)  # the guard is served by LMDeploy beside the evaluated model
+        names.append(GUARD_RUNTIME)  # the guard is served by LMDeploy after the evaluated model
     return [n for n in dict.fromkeys(names) if n != DEFAULT]
