@@ -96,6 +96,7 @@ def test_lmdeploy_accepts_every_request_the_eval_sends(lmdeploy_python, tmp_path
     shapes = {}
     for body in server.requests:  # one of each shape of request
         shapes.setdefault(tuple(sorted(k for k in body if k != "messages")), body)
+    assert any(b.get("stream") for b in shapes.values()) and any(not b.get("stream") for b in shapes.values())
     argv = lmdeploy_argv(model_command())
     for body in shapes.values():
         answer = ask(lmdeploy_python, "validate", argv=argv, route="chat", body={**body, "model": SERVED})
@@ -182,3 +183,19 @@ def test_lmdeploy_loads_a_peft_020_adapter_as_trained(lmdeploy_python, trained_a
     assert checked["config_read_by"] == "peft 0.14.0 + lmdeploy 0.18.0"
     # the weights are the trained ones, linked
     assert (served / "adapter_model.safetensors").resolve() == (trained_adapter / "adapter_model.safetensors").resolve()
+
+
+@pytest.mark.parametrize("change, refused", [
+    ({"trainable_token_indices": [1, 2]}, "sets trainable_token_indices=\\[1, 2\\], which peft 0.14.0"),  # unknown to 0.14
+    ({"use_rslora": True}, "LMDeploy scales by alpha / r"),  # known, but LMDeploy ignores it
+])
+def test_an_adapter_lmdeploy_would_serve_differently_is_refused(change, refused, lmdeploy_python, trained_adapter,
+                                                                tmp_path):
+    from mhcompare.serving.adapters import AdapterConfigError
+
+    changed = tmp_path / "adapter"
+    shutil.copytree(trained_adapter, changed)
+    config = json.loads((changed / "adapter_config.json").read_text())
+    (changed / "adapter_config.json").write_text(json.dumps({**config, **change}))
+    with pytest.raises(AdapterConfigError, match=refused):
+        serve_as_trained(changed, lmdeploy_python, tmp_path / "work")

@@ -8,14 +8,13 @@ against the wrong class (peft/config.py `from_peft_type` calls `_check_and_remov
 back as a LoraConfig with `r=8, lora_alpha=8, target_modules=None`, and LMDeploy then fails at
 `set().union(None)` (pytorch/models/patch.py `add_adapters`).
 
-So before a server starts, `serve_as_trained` asks the serving runtime which LoraConfig fields its PEFT
-knows and, where the trained config has others, serves a copy whose
-adapter_config.json leaves them out (the weights are linked, not copied). A key is only left out when
-its value cannot change what the adapter computes (unset, false, empty, or PEFT's own version stamp);
-any other stops the serve with the key named. The serving runtime loads the served folder exactly as
-the server will (adapter_probe.py: PeftConfig.from_pretrained, and
-LMDeploy's rank/scaling per target where LMDeploy serves) and compares rank, alpha, dropout, targets
-and the scaling with what was trained.
+So before a server starts, `serve_as_trained` asks the serving runtime which LoraConfig fields its
+PEFT knows and, where the trained config has others, serves a copy whose adapter_config.json leaves
+them out (the weights are linked, not copied). A key is only left out when its value cannot change
+what the adapter computes (unset, false, empty, or PEFT's own version stamp); any other stops the
+serve with the key named. The serving runtime then loads the served folder exactly as the server
+will (adapter_probe.py: PeftConfig.from_pretrained, and LMDeploy's rank and scaling per target where
+LMDeploy serves), and rank, alpha, dropout, targets and scaling must be the trained ones.
 """
 import json
 import subprocess
@@ -94,8 +93,11 @@ def compare(trained: dict, loaded: dict, served_adapter: Path) -> dict:
         else want["target_modules"]
     differences = [f"{k}: trained {want[k]!r}, loaded {loaded.get(k)!r}" for k in COMPARED
                    if (loaded.get(k) or None) != (want[k] or None)]
-    if trained.get("rank_pattern") or trained.get("alpha_pattern"):
-        differences.append("rank_pattern/alpha_pattern are set; LMDeploy applies one rank and alpha to every layer")
+    if "lmdeploy" in loaded:  # what LMDeploy's LoRA layers do not implement (pytorch/adapter/adapter.py)
+        if trained.get("rank_pattern") or trained.get("alpha_pattern"):
+            differences.append("rank_pattern/alpha_pattern are set; LMDeploy applies one rank and alpha to every layer")
+        if trained.get("use_rslora") or trained.get("use_dora"):
+            differences.append("rsLoRA/DoRA was trained; LMDeploy scales by alpha / r and has no DoRA")
     if "lmdeploy_error" in loaded:
         differences.append(f"LMDeploy cannot add the adapter: {loaded['lmdeploy_error']}")
     scaling = want["lora_alpha"] / want["r"] if want["r"] else None  # LMDeploy: alpha / r (no rsLoRA)
@@ -107,5 +109,6 @@ def compare(trained: dict, loaded: dict, served_adapter: Path) -> dict:
     if differences:
         raise AdapterConfigError(f"{served_adapter}: {reader} does not load the adapter as trained ("
                                  + "; ".join(differences) + ")")
+    targets = want["target_modules"]
     return {"config_read_by": reader, "config_rank": want["r"], "config_alpha": want["lora_alpha"],
-            "config_targets": len(want["target_modules"] or [])}
+            "config_targets": len(targets) if isinstance(targets, list) else targets}
