@@ -8,6 +8,7 @@ as `<run>-base` and the adapter as `<run>`, and the check asks for both.
 """
 import json
 import shutil
+import socket
 
 import pytest
 
@@ -15,6 +16,7 @@ from conftest import run_py
 from mhcompare.serving.adapter_check import AdapterNotInEffect, check_adapter
 from mhcompare.serving.commands import base_name, serve_command
 from mhcompare.serving.server import free_port, serve
+from support.scripted_server import ScriptedServer
 
 FAST = ["data.max_rows=48", "train.effective_batch_size=8", "train.swift.max_length=256",
         "+train.swift.max_steps=3", "train.swift.eval_steps=3", "train.swift.save_steps=3", "tracking=none"]
@@ -75,11 +77,37 @@ def test_the_check_fails_when_the_server_has_only_the_base_model(trained, tmp_pa
         check_served(model_dir, None, tmp_path)
 
 
+class GuardSeeingTheModelServer(ScriptedServer):
+    """A guard that notes, at each request, whether the evaluated model's server still answers."""
+
+    def __init__(self, model_port: int, **kwargs):
+        super().__init__(**kwargs)
+        self.model_port, self.model_server_up = model_port, []
+
+    def reply_to(self, messages):
+        with socket.socket() as s:
+            self.model_server_up.append(s.connect_ex(("127.0.0.1", self.model_port)) == 0)
+        return super().reply_to(messages)
+
+
 @pytest.mark.slow
-def test_the_eval_stage_records_the_check(tmp_path, tiny_cache):
-    out = run_py("model=tiny_qwen", "stage=[prepare,train,eval]", f"paths.outputs={tmp_path}",
-                 f"paths.cache={tiny_cache}", *FAST, "eval.tasks=[psych_mcq]", "eval.limit=2",
-                 "eval.generation.max_tokens=8")
+def test_the_eval_stage_records_the_check_and_judges_with_the_guard_after_the_model_stopped(tmp_path, tiny_cache):
+    """The adapter check's figures reach metrics.json, with the adapter config as the serving runtime
+    loaded it; and the guard is asked only once the model's server is gone, so on a GPU the two never
+    hold its memory at once (docs/evaluation.md, "Memory plan")."""
+    port = free_port()
+    with GuardSeeingTheModelServer(port, default="Safety: Safe\nCategories: None\nRefusal: No", model="guard") as guard:
+        out = run_py("model=tiny_qwen", "stage=[prepare,train,eval]", f"paths.outputs={tmp_path}",
+                     f"paths.cache={tiny_cache}", *FAST, "eval.tasks=[psych_mcq,crisis]", "eval.limit=2",
+                     "eval.generation.max_tokens=8", f"eval.serving.port={port}", f"eval.guard.base_url={guard.base_url}",
+                     "eval.guard.model=guard")
     assert out.returncode == 0, out.stderr[-3000:]
     metrics = json.loads((tmp_path / "demo" / "tiny_qwen" / "seed0" / "eval" / "metrics.json").read_text())
     assert metrics["eval.adapter_check.passed"] == 1 and metrics["eval.adapter_check.probes"] == 3
+    trained = json.loads((tmp_path / "demo" / "tiny_qwen" / "seed0" / "train" / "adapter" / "adapter_config.json").read_text())
+    assert metrics["eval.adapter_check.config_rank"] == trained["r"]
+    assert metrics["eval.adapter_check.config_alpha"] == trained["lora_alpha"]
+    assert metrics["eval.adapter_check.config_targets"] == len(trained["target_modules"])
+    assert metrics["eval.adapter_check.config_read_by"].startswith("peft ")
+    assert metrics["eval.crisis.guard_pass_rate"] == 1.0
+    assert guard.model_server_up == [False, False]  # two crisis replies, judged after the model's server stopped

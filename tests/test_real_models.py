@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from conftest import run_py
+from conftest import compose_config, run_py
 from mhcompare.fetch.manifest import MANIFEST
 from mhcompare.io import read_json, read_jsonl
 from mhcompare.train.swift_log import dataset_lengths
@@ -32,12 +32,25 @@ def outputs(tmp_path_factory):
     return tmp_path_factory.mktemp("real_models")
 
 
+@pytest.fixture(scope="module")
+def full_run(outputs, tiny_real_model, runtimes_root):
+    """full_run("qwen") -> (run.py's output, the source): the whole pipeline once per model and module."""
+    done = {}
+
+    def run(model):
+        if model not in done:
+            source = tiny_real_model(model)
+            done[model] = run_py("experiment=full", f"model={model}", "seed=0", "hydra/launcher=local",
+                                 "stage=[fetch,prepare,train,eval]", f"model.source={source}",
+                                 f"paths.models={outputs / 'models'}", f"paths.outputs={outputs}",
+                                 f"runtimes.root={runtimes_root}", *SMALL, timeout=1500), source
+        return done[model]
+    return run
+
+
 @pytest.mark.parametrize("model", REAL_MODELS)
-def test_fetch_prepare_train_eval_with_the_full_setup(model, outputs, tiny_real_model, runtimes_root):
-    source = tiny_real_model(model)
-    out = run_py("experiment=full", f"model={model}", "seed=0", "hydra/launcher=local",
-                 "stage=[fetch,prepare,train,eval]", f"model.source={source}", f"paths.models={outputs / 'models'}",
-                 f"paths.outputs={outputs}", f"runtimes.root={runtimes_root}", *SMALL, timeout=1500)
+def test_fetch_prepare_train_eval_with_the_full_setup(model, outputs, full_run, runtimes_root):
+    out, source = full_run(model)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
     assert f"{model} seed0: succeeded" in out.stdout + out.stderr
 
@@ -102,3 +115,29 @@ def test_fetch_prepare_train_eval_with_the_full_setup(model, outputs, tiny_real_
 def train_runtime(run) -> float:
     rows = read_jsonl(run / "train" / "swift" / "logging.jsonl")
     return next(row["train_runtime"] for row in rows if "train_runtime" in row)
+
+@pytest.mark.parametrize("model", REAL_MODELS)
+def test_the_trained_adapter_loads_as_trained_where_a_gpu_node_serves_it(model, outputs, full_run, runtimes_root,
+                                                                         tmp_path):
+    """Each model's adapter, trained in its runtime, handed to the runtime that serves it on a GPU
+    node: LMDeploy 0.18 + peft 0.14 (Qwen2.5, Llama-3.1, InternLM2; read by LMDeploy's own code in
+    the contract environment, tests/test_lmdeploy_contract.py) or swift deploy in the training
+    runtime (ChatGLM3, Baichuan2). Rank, alpha, dropout and targets must be the trained ones."""
+    from mhcompare.runtimes import runtime_python
+    from mhcompare.serving.adapters import serve_as_trained
+    from mhcompare.serving.commands import serving_plan
+    from support.lmdeploy_contract import ask, contract_python
+
+    out, _ = full_run(model)
+    assert out.returncode == 0, out.stderr[-3000:]
+    adapter = outputs / "full" / model / "seed0" / "train" / "adapter"
+    trained = read_json(adapter / "adapter_config.json")
+    _, runtime, _ = serving_plan(compose_config([f"model={model}"]), gpus=1)
+    python = contract_python(runtimes_root) if runtime == "lmdeploy" else runtime_python(runtimes_root, runtime)
+    served, checked = serve_as_trained(adapter, python, tmp_path)
+    assert (checked["config_rank"], checked["config_alpha"]) == (trained["r"], trained["lora_alpha"])
+    if runtime == "lmdeploy":
+        loaded = ask(python, "adapter", path=str(served))
+        assert (loaded["r"], loaded["lora_alpha"], loaded["lora_dropout"], loaded["target_modules"]) == \
+            (trained["r"], trained["lora_alpha"], trained["lora_dropout"], sorted(trained["target_modules"]))
+        assert {t["scaling"] for t in loaded["lmdeploy_targets"].values()} == {trained["lora_alpha"] / trained["r"]}

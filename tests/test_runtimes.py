@@ -1,10 +1,12 @@
 """Named runtimes: missing, stale, broken and crashing ones stop with a message that says what to do."""
+import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import compose_config, run_py
+from conftest import REPO, compose_config, run_py
 from mhcompare import runtimes
 from mhcompare.train.recipe import for_swift_version
 
@@ -85,7 +87,7 @@ def test_swift_3_gets_its_own_argument_names():
 def test_each_real_model_names_a_runtime_with_pinned_requirements():
     for model in ["qwen", "llama", "chatglm", "internlm", "baichuan"]:
         cfg = compose_config([f"model={model}"])
-        for name in runtimes.runtimes_needed(cfg, gpus=1):
+        for name in runtimes.runtimes_needed(cfg):
             text = runtimes.requirements_file(name).read_text()
             pins = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
             assert pins and all("==" in line or line.startswith("--") for line in pins), (name, pins)
@@ -149,3 +151,40 @@ def test_each_runtime_requirement_set_resolves(resolver, name, tmp_path):
     for package, version in pins:
         # the local CPU wheel of torch carries a `+cpu` label: compare the public version
         assert resolved[canonical(package)].split("+")[0] == version.strip(), package
+
+
+def built_runtime(root: Path, name: str) -> Path:
+    """A runtime as `stage=runtime` leaves it (its interpreter, the stamp written last), without
+    installing its requirements."""
+    folder = runtimes.runtime_dir(root, name)
+    (folder / "bin").mkdir(parents=True)
+    (folder / "bin" / "python").symlink_to(sys.executable)
+    (folder / runtimes.STAMP).write_text(json.dumps({"requirements_sha256": runtimes.requirements_hash(name)}))
+    return folder
+
+
+@pytest.mark.parametrize("model, needed", [("qwen", ["lmdeploy"]), ("llama", ["lmdeploy"]),
+                                           ("internlm", ["legacy", "lmdeploy"]), ("chatglm", ["legacy"]),
+                                           ("baichuan", ["legacy"])])
+def test_stage_runtime_builds_the_gpu_serving_runtime_on_a_node_without_one(model, needed, tmp_path):
+    """A CPU node with network builds LMDeploy's runtime too (pip installs its CUDA wheels without a
+    GPU), with the pinned requirement set; nothing here installs it."""
+    from mhcompare.stages import runtime as runtime_stage
+
+    cfg = compose_config([f"model={model}", f"runtimes.root={tmp_path}"])
+    assert runtime_stage.plan(cfg) == [(name, "build") for name in needed]
+    venv, pip = runtimes.build_commands(runtimes.runtime_dir(tmp_path, "lmdeploy"), "lmdeploy")
+    assert venv[-1] == str(tmp_path / "lmdeploy") and pip[-3:] == ["--no-input", "-r", str(REPO / "runtimes/lmdeploy.txt")]
+    guarded = compose_config([f"model={model}", f"runtimes.root={tmp_path}", "eval.guard.path=/models/qwen3guard"])
+    assert [name for name, _ in runtime_stage.plan(guarded)][-1] == "lmdeploy"
+
+
+def test_a_job_on_an_offline_gpu_node_finds_the_runtime_a_cpu_node_built(tmp_path):
+    """stage=runtime on this CPU-only machine, with LMDeploy's runtime already built under
+    runtimes.root: it is found and reused (not skipped, not rebuilt), and its interpreter is the one
+    a GPU job's serving layer starts."""
+    folder = built_runtime(tmp_path, "lmdeploy")
+    out = run_py("model=qwen", "stage=runtime", f"runtimes.root={tmp_path}", "tracking=none")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"runtime lmdeploy: already built ({folder})" in out.stderr + out.stdout
+    assert runtimes.runtime_python(tmp_path, "lmdeploy", "qwen") == str(folder / "bin" / "python")

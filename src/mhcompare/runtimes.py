@@ -83,8 +83,7 @@ def build_runtime(folder: Path, name: str, log) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     log_path = folder.parent / f"{name}.install.log"
     with open(log_path, "w", encoding="utf-8") as out:
-        for cmd in ([sys.executable, "-m", "venv", str(folder)],
-                    [str(folder / "bin" / "python"), "-m", "pip", "install", "--no-input", "-r", str(requirements)]):
+        for cmd in build_commands(folder, name):
             log(f"runtime {name}: {' '.join(cmd)}")
             out.write("$ " + " ".join(cmd) + "\n")
             out.flush()
@@ -129,14 +128,24 @@ def flash_attn_installed(root, name: str) -> bool:
 GUARD_RUNTIME = "lmdeploy"
 
 
-def runtimes_needed(cfg, gpus: int) -> list[str]:
-    """The training runtime of the model, and the serving runtime where serving uses another one
-    (none without a GPU: GPU engines are then replaced by the transformers backend)."""
-    from mhcompare.serving.commands import serving_plan
-
-    _, serving_runtime, _ = serving_plan(cfg, gpus)
-    names = [str(cfg.model.runtime)] + ([serving_runtime] if serving_runtime != cfg.model.runtime else [])
+def runtimes_needed(cfg) -> list[str]:
+    """Every runtime this model's jobs can use on any node: its training runtime, its configured
+    serving runtime and, where eval.guard.path has LMDeploy serve the guard, the guard's. A GPU
+    engine's runtime is built on a node without a GPU too (pip installs the CUDA wheels all the
+    same), so a login or CPU node with network builds what offline GPU nodes then find under
+    runtimes.root; a job without a GPU serves with the transformers backend instead and never
+    starts it."""
+    backend = cfg.eval.serving.backend or cfg.model.serving.backend
+    serving = str(cfg.model.serving.get("runtime") or cfg.model.runtime) if backend != "transformers" \
+        else str(cfg.model.runtime)
+    names = [str(cfg.model.runtime), serving]
     guard = cfg.eval.get("guard")
-    if guard and guard.get("path") and not guard.get("base_url") and gpus > 0:
-        names.append(GUARD_RUNTIME)  # the guard is served by LMDeploy beside the evaluated model
+    if guard and guard.get("path") and not guard.get("base_url"):
+        names.append(GUARD_RUNTIME)  # the guard is served by LMDeploy after the evaluated model
     return [n for n in dict.fromkeys(names) if n != DEFAULT]
+
+
+def build_commands(folder: Path, name: str) -> list[list[str]]:
+    """What building runtime `name` in `folder` runs."""
+    return [[sys.executable, "-m", "venv", str(folder)],
+            [str(folder / "bin" / "python"), "-m", "pip", "install", "--no-input", "-r", str(requirements_file(name))]]

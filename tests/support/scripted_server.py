@@ -2,7 +2,8 @@
 
 Tests use it to check scoring exactly: each rule maps a regular expression on the last user
 message to a fixed reply; the first match wins, else the default. It serves
-/v1/models and /v1/chat/completions (plain and streamed), on 127.0.0.1 only.
+/v1/models and /v1/chat/completions (plain and streamed), and /v1/completions (the rules read the
+whole prompt; its requests are recorded with "route": "completions"), on 127.0.0.1 only.
 
     with ScriptedServer(rules=[(r"自杀", SAFE_REPLY)], default="B") as server:
         server.base_url  # http://127.0.0.1:PORT/v1
@@ -73,6 +74,8 @@ class ScriptedServer:
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
 
             def do_POST(self):
+                if self.path.rstrip("/").endswith("/v1/completions"):
+                    return self._completion()
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     return self._json(404, {"error": {"message": f"no route {self.path}"}})
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
@@ -95,6 +98,17 @@ class ScriptedServer:
                                  "model": server.model, "usage": usage,
                                  "choices": [{"index": 0, "finish_reason": finish,
                                               "message": {"role": "assistant", "content": reply}}]})
+
+            def _completion(self):
+                """/v1/completions: the rules read the whole prompt (a guard's rendered template)."""
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                server.requests.append({"route": "completions", **body})
+                prompt = str(body.get("prompt", ""))
+                reply = next((r for pattern, r in server.rules if pattern.search(prompt)), server.default)
+                self._json(200, {"id": "cmpl-scripted", "object": "text_completion", "created": int(time.time()),
+                                 "model": server.model, "choices": [{"index": 0, "text": reply, "finish_reason": "stop"}],
+                                 "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(reply),
+                                           "total_tokens": len(prompt) + len(reply)}})
 
             def _stream(self, reply: str, created: int, usage: dict):
                 self.send_response(200)

@@ -37,9 +37,15 @@ def listed_models(base_url: str, timeout_s: float) -> list[str]:
         return [m["id"] for m in json.loads(response.read()).get("data", [])]
 
 
-def greedy_answer(base_url: str, model: str, prompt: str, max_tokens: int, timeout_s: float) -> tuple[str, list]:
-    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "temperature": 0,
+def probe_request(model: str, prompt: str, max_tokens: int) -> dict:
+    """A greedy probe with the log-probabilities of the chosen tokens (LMDeploy answers it only when
+    started with --logprobs-mode, which serving/commands.py passes)."""
+    return {"model": model, "messages": [{"role": "user", "content": prompt}], "temperature": 0,
             "max_tokens": max_tokens, "logprobs": True, "top_logprobs": 1, "seed": 0}
+
+
+def greedy_answer(base_url: str, model: str, prompt: str, max_tokens: int, timeout_s: float) -> tuple[str, list]:
+    body = probe_request(model, prompt, max_tokens)
     choice = post_json(f"{base_url}/chat/completions", body, timeout_s)["choices"][0]
     tokens = (choice.get("logprobs") or {}).get("content") or []
     return choice["message"]["content"] or "", [float(t["logprob"]) for t in tokens]

@@ -2,7 +2,11 @@
 
 - lmdeploy: `lmdeploy serve api_server` directly (ms-swift 4.6's own lmdeploy backend imports
   modules LMDeploy 0.18 no longer has). A LoRA adapter needs the PyTorch engine; TurboMind
-  serves merged weights only.
+  serves merged weights only. `--logprobs-mode raw_logprobs`: LMDeploy 0.18 answers 400 to any
+  request for logprobs unless the server was started with a logprobs mode
+  (serve/openai/chat_completions/validation.py), and the adapter check asks for them.
+  `--cache-max-entry-count`: the share of the GPU memory left after the weights that its KV cache
+  takes (LMDeploy's default 0.8), where eval.serving / eval.guard set one.
 - transformers: `swift deploy --infer_backend transformers` (`pt` in ms-swift 3.x), for CPUs and
   for models LMDeploy does not serve (0.18 removed Baichuan2). It formats prompts with ms-swift's
   template, the one training used.
@@ -31,7 +35,8 @@ def serving_plan(cfg, gpus: int) -> tuple[str, str, str | None]:
 def serve_command(backend: str, *, model: str, adapter: str | None, served_name: str, port: int,
                   model_type: str, template: str, trust_remote_code: bool, engine: str | None = None,
                   max_new_tokens: int = 512, python: str = sys.executable, extra_args=(),
-                  swift_version: str = "4", system: str | None = None, adapter_by_name: bool = True) -> list[str]:
+                  swift_version: str = "4", system: str | None = None, adapter_by_name: bool = True,
+                  cache_max_entry_count: float | None = None) -> list[str]:
     """The adapter is served as `served_name`, the base model as `base_name(served_name)`: LMDeploy
     applies an adapter only when the requested name differs from the base's (its chat completions
     handler), and the adapter check asks for both. adapter_by_name=False (swift deploy only): the
@@ -42,7 +47,10 @@ def serve_command(backend: str, *, model: str, adapter: str | None, served_name:
             raise ValueError("LMDeploy's TurboMind engine cannot serve an unmerged LoRA adapter; "
                              "use model.serving.engine=pytorch or merge the adapter first")
         cmd = [python, "-m", "lmdeploy", "serve", "api_server", model, "--server-name", "127.0.0.1",
-               "--server-port", str(port), "--model-name", base, "--backend", engine or "pytorch"]
+               "--server-port", str(port), "--model-name", base, "--backend", engine or "pytorch",
+               "--logprobs-mode", "raw_logprobs"]
+        if cache_max_entry_count is not None:
+            cmd += ["--cache-max-entry-count", str(cache_max_entry_count)]
         if adapter:
             cmd += ["--adapters", f"{served_name}={adapter}"]
         if trust_remote_code:

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from mhcompare.serving.adapter_check import check_adapter, probe_answers
+from mhcompare.serving.adapters import serve_as_trained
 from mhcompare.serving.commands import GPU_BACKENDS, base_name, serve_command, serving_plan
 from mhcompare.train.subprocess_run import check_not_stopped, die_with_parent, stop_process_group
 
@@ -124,17 +125,23 @@ def served_model(cfg, adapter: Path | None = None, log_path: Path | None = None)
     if backend in GPU_BACKENDS:
         check_engine_chat_template(location, cfg.model.name)
     by_name = backend == "lmdeploy" or bool(cfg.model.serving.get("adapter_by_name", True))
+    log_path = log_path or artifacts.stage_dir(cfg, "eval") / "server.log"
+    # the adapter as this runtime's PEFT reads it, checked against the trained config
+    served_adapter, config_check = serve_as_trained(Path(adapter), python, log_path.parent)
+    if served_adapter != Path(adapter):
+        log.info("serving: %s reads %s through a copy without the keys its PEFT does not know (%s)",
+                 runtime, adapter, served_adapter)
 
     def command(with_adapter: bool, at_port: int) -> list[str]:
-        return serve_command(backend, model=location, adapter=str(adapter) if with_adapter else None,
+        return serve_command(backend, model=location, adapter=str(served_adapter) if with_adapter else None,
                              served_name=served_name, port=at_port, model_type=cfg.model.swift.model_type,
                              template=cfg.model.swift.template, trust_remote_code=bool(cfg.model.trust_remote_code),
                              engine=cfg.model.serving.engine, max_new_tokens=int(cfg.eval.generation.max_tokens),
                              python=python, extra_args=serving.extra_args,
                              swift_version=library_versions(python)["ms-swift"] or "4",
-                             system=cfg.model.swift.get("system"), adapter_by_name=by_name)
+                             system=cfg.model.swift.get("system"), adapter_by_name=by_name,
+                             cache_max_entry_count=serving.get("cache_max_entry_count"))
 
-    log_path = log_path or artifacts.stage_dir(cfg, "eval") / "server.log"
     timeout = float(serving.startup_timeout_s)
     reference = None
     if not by_name:  # the base model's answers to the probes, from a server of the base alone
@@ -142,7 +149,8 @@ def served_model(cfg, adapter: Path | None = None, log_path: Path | None = None)
         with serve(command(False, reference_port), served_name, reference_port, log_path, timeout) as base_only:
             reference = probe_answers(base_only.base_url, base_name(served_name))
     with serve(command(True, port), served_name, port, log_path, timeout) as endpoint:
-        checked = check_adapter(endpoint.base_url, served_name, base_name(served_name), reference=reference)
+        checked = {**config_check,
+                   **check_adapter(endpoint.base_url, served_name, base_name(served_name), reference=reference)}
         log.info("serving: the adapter is in effect (%s of %s greedy probes answered differently from the base "
                  "model; largest log-probability difference %.2e)", checked["answers_differ"], checked["probes"],
                  checked["max_logprob_difference"])
@@ -152,7 +160,8 @@ def served_model(cfg, adapter: Path | None = None, log_path: Path | None = None)
 @contextlib.contextmanager
 def served_guard(cfg, log_path: Path):
     """The safety guard of eval.guard: a server already running it (base_url), or the fetched guard
-    (path) served by LMDeploy on this node's GPU beside the evaluated model; None when not configured."""
+    (path) served by LMDeploy on this node's GPU once the evaluated model's server has stopped;
+    None when not configured."""
     from mhcompare.runtimes import GUARD_RUNTIME, runtime_python
     from mhcompare.train.hardware import visible_gpus
 
@@ -172,8 +181,14 @@ def served_guard(cfg, log_path: Path):
                            "guard elsewhere and give its server as eval.guard.base_url (and eval.guard.model)")
     check_engine_chat_template(str(path), "the guard")  # the guard's moderation prompt is its chat template
     port = free_port()
-    cmd = serve_command("lmdeploy", model=str(path), adapter=None, served_name="guard", port=port,
-                        model_type="", template="", trust_remote_code=False, engine="pytorch",
-                        python=runtime_python(cfg.runtimes.root, GUARD_RUNTIME, "qwen3guard"))
+    cmd = guard_command(guard, path, port, runtime_python(cfg.runtimes.root, GUARD_RUNTIME, "qwen3guard"))
     with serve(cmd, base_name("guard"), port, log_path, float(cfg.eval.serving.startup_timeout_s)) as endpoint:
         yield endpoint
+
+
+def guard_command(guard, path: Path, port: int, python: str) -> list[str]:
+    """The guard's LMDeploy server (eval.guard: its cache share and extra arguments)."""
+    return serve_command("lmdeploy", model=str(path), adapter=None, served_name="guard", port=port, model_type="",
+                         template="", trust_remote_code=False, engine="pytorch", python=python,
+                         extra_args=guard.get("extra_args") or (),
+                         cache_max_entry_count=guard.get("cache_max_entry_count"))

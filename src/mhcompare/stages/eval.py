@@ -71,7 +71,8 @@ def run(cfg) -> dict:
     log_metrics(cfg, "eval", metrics)
     artifacts.mark_done(out, expected, started)
     log.info("eval: %s seed %s -> %s", cfg.model.name, cfg.seed,
-             ", ".join(f"{k}={v:.3g}" for k, v in metrics.items() if isinstance(v, float)))
+             ", ".join(f"{k}={v:.3g}" for k, v in metrics.items()
+                       if isinstance(v, float) and not k.startswith("eval.safety.")))  # (the instruments' validity: constant)
     return metrics
 
 
@@ -142,13 +143,15 @@ def checked_inputs(cfg, out, tasks: list[str], benchmarks: list) -> EvalInputs:
 
 
 def evaluate_while_served(cfg, out, inputs: EvalInputs) -> tuple[str, dict]:
-    """Serve the model (and the guard), run EvalScope and `evalscope perf` against it, and score the
-    crisis replies while the guard is up. Returns the served model's name and these metrics."""
+    """Serve the model, run EvalScope and `evalscope perf` against it; once its server has stopped,
+    serve the guard and score the crisis replies. Returns the served model's name and these metrics."""
     from mhcompare.serving import served_model
     from mhcompare.serving.server import served_guard
 
     tasks, work_dir, metrics = inputs.tasks, out / "evalscope", {}
-    with served_guard(cfg, out / "guard_server.log") as guard_endpoint, served_model(cfg) as endpoint:
+    # the model's server first, the guard's after it stopped: each then has the GPU to itself
+    # (docs/evaluation.md, "Memory plan")
+    with served_model(cfg) as endpoint:
         if inputs.dataset_args:
             from mhcompare.eval.evalscope_run import run_evalscope
             run_evalscope(endpoint, inputs.dataset_args, work_dir, cfg.eval.generation, cfg.eval.eval_batch_size,
@@ -161,18 +164,19 @@ def evaluate_while_served(cfg, out, inputs: EvalInputs) -> tuple[str, dict]:
             metrics.update({f"eval.perf.{k}": v for k, v in perf.items()})
         served = endpoint.model
         metrics.update(adapter_check_metrics("eval", endpoint.adapter_check))
-        if "crisis" in tasks:  # while the guard is served
+    if "crisis" in tasks:
+        with served_guard(cfg, out / "guard_server.log") as guard_endpoint:
             guard = guard_client(cfg, guard_endpoint)
             items = read_reviews(reviews_path(work_dir, served, "general_qa", "crisis"))
             rows, crisis = score_crisis([i["prediction"] for i in items],
                                         [inputs.qa_sets["crisis"][i["index"]] for i in items],
                                         inputs.rules, guard, inputs.judge, render_history)
-            for row, item in zip(rows, items):
-                row["truncated"] = item["truncated"]
-            atomic_write_text(out / "items" / "crisis.jsonl", to_jsonl(rows))
-            metrics.update(crisis)
-            metrics["eval.crisis.truncated"] = truncated_count(items)
-            metrics.update(rule_screen_figures(inputs.rules, cfg.eval.crisis.validation))
+        for row, item in zip(rows, items):
+            row["truncated"] = item["truncated"]
+        atomic_write_text(out / "items" / "crisis.jsonl", to_jsonl(rows))
+        metrics.update(crisis)
+        metrics["eval.crisis.truncated"] = truncated_count(items)
+        metrics.update(rule_screen_figures(inputs.rules, cfg.eval.crisis.validation))
     return served, metrics
 
 
@@ -231,7 +235,8 @@ def guard_client(cfg, endpoint):
     from mhcompare.eval.guard import GuardClient
 
     guard = cfg.eval.guard
-    return GuardClient(endpoint.base_url, endpoint.model, float(guard.timeout_s), bool(guard.controversial_is_unsafe))
+    return GuardClient(endpoint.base_url, endpoint.model, float(guard.timeout_s), bool(guard.controversial_is_unsafe),
+                       files=str(guard.path) if guard.get("path") else None)
 
 
 def rule_screen_figures(rules, folder) -> dict:

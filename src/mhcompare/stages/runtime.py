@@ -1,22 +1,27 @@
 """stage=runtime: create the runtimes this model needs (once; reused until their pins change).
 
     python run.py -m model=qwen,llama,chatglm,internlm,baichuan stage=runtime
+
+Run it where there is network, GPU or not: the GPU serving runtime (`lmdeploy`) is built too, so
+jobs on GPU nodes without network find it under runtimes.root (a shared filesystem on a cluster).
 """
 import logging
 
-from mhcompare.runtimes import create_runtime, runtimes_needed
-from mhcompare.train.hardware import visible_gpus
+from mhcompare.runtimes import create_runtime, is_current, runtime_dir, runtimes_needed
 
 log = logging.getLogger(__name__)
 
 
+def plan(cfg) -> list[tuple[str, str]]:
+    """(runtime, "build" | "reuse") for each runtime this model needs, in build order."""
+    return [(name, "reuse" if is_current(cfg.runtimes.root, name) else "build") for name in runtimes_needed(cfg)]
+
+
 def run(cfg) -> dict:
     built = {}
-    gpus = visible_gpus()
-    if not gpus and (cfg.eval.serving.backend or cfg.model.serving.backend) != "transformers":
-        log.info("runtime: no GPU here, so %s will be served by the transformers backend; its GPU serving "
-                 "runtime is built on a GPU node", cfg.model.name)
-    for name in runtimes_needed(cfg, gpus):
+    for name, action in plan(cfg):
+        log.info("runtime %s: %s (%s)", name, "building" if action == "build" else "already built",
+                 runtime_dir(cfg.runtimes.root, name))
         built[name] = str(create_runtime(cfg.runtimes.root, name, log=log.info))
         log.info("runtime %s ready at %s", name, built[name])
     if not built:
