@@ -118,13 +118,13 @@ def model_problems(cfg) -> list[str]:
 
 
 def runtime_problems(cfg, stages: list[str], gpus: int) -> list[str]:
-    from mhcompare.runtimes import DEFAULT, RuntimeMissing, runtime_python, runtimes_needed
+    from mhcompare.runtimes import DEFAULT, RuntimeMissing, runtime_python, runtimes_used
 
     names = []
     if any(s in stages for s in NEEDS_TRAINING_RUNTIME):
         names.append(str(cfg.model.runtime))
     if any(s in stages for s in NEEDS_SERVING_RUNTIME):
-        names += runtimes_needed(cfg, gpus)
+        names += runtimes_used(cfg, gpus)
     problems = []
     for name in dict.fromkeys(n for n in names if n != DEFAULT):
         try:

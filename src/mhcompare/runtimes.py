@@ -145,6 +145,20 @@ def runtimes_needed(cfg) -> list[str]:
     return [n for n in dict.fromkeys(names) if n != DEFAULT]
 
 
+def runtimes_used(cfg, gpus: int) -> list[str]:
+    """The runtimes a job of this model starts on a node with `gpus` GPUs: its training runtime, and
+    the serving runtime where serving uses another one (none without a GPU: GPU engines are then
+    replaced by the transformers backend), and the guard's where LMDeploy serves it."""
+    from mhcompare.serving.commands import serving_plan
+
+    _, serving_runtime, _ = serving_plan(cfg, gpus)
+    names = [str(cfg.model.runtime), serving_runtime]
+    guard = cfg.eval.get("guard")
+    if guard and guard.get("path") and not guard.get("base_url") and gpus > 0:
+        names.append(GUARD_RUNTIME)
+    return [n for n in dict.fromkeys(names) if n != DEFAULT]
+
+
 def build_commands(folder: Path, name: str) -> list[list[str]]:
     """What building runtime `name` in `folder` runs."""
     return [[sys.executable, "-m", "venv", str(folder)],
