@@ -327,3 +327,42 @@ def test_stage_writes_the_report_the_aggregate_links_to(tmp_path):
         "counselling", "psychoeducation", "crisis"}
     for plot in ("model_scores.png", "bradley_terry.png"):
         assert (report / "human_judge" / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+def confounded_study(rng, shared_raters=0):
+    """Finding 6, single-item mode: lenient raters (+0.4) rated only model a, strict ones (-0.4)
+    only model b; the models are equal. `shared_raters` of each group also rated the other model."""
+    rows = []
+    for model, group in (("a", ["l0", "l1", "l2"]), ("b", ["s0", "s1", "s2"])):
+        others = (["s0", "s1", "s2"] if model == "a" else ["l0", "l1", "l2"])[:shared_raters]
+        for c in range(40):
+            quality = rng.normal(0, 0.4)
+            for rater in list(rng.choice(group, 2, replace=False)) + others:
+                shift = 0.4 if rater.startswith("l") else -0.4
+                rows.append({"model": model, "conversation_id": f"{model}{c}", "rater_id": rater, "rating_id": 0,
+                             "dimension": "empathy", "scenario_type": "crisis",
+                             "score": float(np.clip(np.rint(3 + quality + shift + rng.normal(0, 0.5)), 1, 5))})
+    return pd.DataFrame(rows)
+
+
+def test_a_design_that_confounds_raters_with_models_is_not_compared():
+    scores = confounded_study(np.random.default_rng(9))
+    means = analysis.model_scores(scores, n_boot=200).set_index("model")
+    assert means.loc["a", "ci_low"] > means.loc["b", "ci_high"]  # the intervals alone would tell them apart
+    row = analysis.score_comparisons(scores, n_boot=200).iloc[0]
+    assert not row["told_apart"] and np.isnan(row["p"]) and row["linking_raters"] == 0
+    assert row["note"].startswith("not compared: no rater rated both a and b (3 rated a, 3 rated b)")
+    from mhcompare.judge.report import comparisons_section
+
+    assert "**Not comparable**" in comparisons_section(analysis.score_comparisons(scores, n_boot=50))
+    # the same leniencies, every rater now rating both models: the difference is within raters, near 0
+    linked = analysis.score_comparisons(confounded_study(np.random.default_rng(9), shared_raters=3),
+                                        n_boot=500).iloc[0]
+    assert linked["linking_raters"] == 6 and linked["ci_low"] < 0 < linked["ci_high"] and not linked["told_apart"]
+
+
+def test_a_planted_difference_within_raters_is_told_apart():
+    table = analysis.score_comparisons(planted_ratings({"weak": 2.6, "strong": 3.2}), n_boot=500)
+    row = table.iloc[0]
+    assert (row["model_a"], row["model_b"]) == ("strong", "weak") and row["told_apart"]
+    assert row["ci_low"] < 0.6 < row["ci_high"] and row["linking_raters"] == 3

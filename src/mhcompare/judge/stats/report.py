@@ -66,6 +66,28 @@ def bt_cells(r: dict) -> list[str]:
             f"{r['wins']}-{r['losses']}-{r['ties']}"]
 
 
+def comparisons_section(table: pd.DataFrame) -> str:
+    """The differences between models within raters, and the pairs the design cannot compare."""
+    if table.empty:
+        return ""
+    md = ["\n## Differences between models\n\n",
+          "Whether two models' ratings differ: per dimension, the difference of their means within raters (each "
+          "rater's mean on one model minus their mean on the other, so a lenient rater's leniency cancels), with "
+          "a 95% interval from a bootstrap over conversations and a t-test, Holm-adjusted over the pairs of the "
+          "dimension. Only raters who rated both models count. Read the means above for level, this table for "
+          "differences: the means' intervals do not remove rater leniency.\n\n",
+          markdown_table(["dimension", "models", "difference [95%]", "Holm p", "told apart", "raters of both"],
+                         [[r["dimension"], f"{r['model_a']} - {r['model_b']}",
+                           f"{num(r['difference'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]",
+                           num(r["p_holm"], 3), "yes" if r["told_apart"] else "no", r["linking_raters"]]
+                          for r in table.to_dict("records")])]
+    refused = [r["note"] for r in table.to_dict("records") if r["note"].startswith("not compared")]
+    if refused:
+        md.append("\n**Not comparable** (their means above differ by who rated them as much as by the model):\n\n")
+        md.append("".join(f"- {note}\n" for note in dict.fromkeys(refused)))
+    return "".join(md)
+
+
 def ranking_warnings(ranking: pd.DataFrame) -> list[str]:
     """Each distinct warning of the Bradley-Terry table once, in table order."""
     found = [w for text in ranking["warning"] if text for w in text.split(analysis.WARNING_SEPARATOR)]
@@ -191,7 +213,7 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 def write_report(report_dir: Path, experiment: str, results: dict, dimensions: list[str], n_boot: int) -> Path:
     """Every table as CSV, the plots, and the markdown that explains them; returns the markdown's path."""
     folder = report_dir / "human_judge"
-    for name in ("model_scores", "rater_agreement", "bradley_terry", "llm_human_agreement",
+    for name in ("model_scores", "score_comparisons", "rater_agreement", "bradley_terry", "llm_human_agreement",
                  "scenario_type_scores", "scores", "votes", "source_scores", "source_bradley_terry"):
         write_csv(folder / f"{name}.csv", results[name])
     scores, votes = results["scores"], results["votes"]
@@ -209,6 +231,7 @@ def write_report(report_dir: Path, experiment: str, results: dict, dimensions: l
     md.append(interval_notes(results["model_scores"]))
     plot_model_scores(results["model_scores"], dimensions, folder / "model_scores.png")
     md.append("\n![model scores](human_judge/model_scores.png)\n")
+    md.append(comparisons_section(results["score_comparisons"]))
 
     md.append("\n## Agreement between raters\n\n")
     md.append("Krippendorff's alpha, ordinal, per dimension, over conversations rated by two or more raters "
