@@ -295,3 +295,10 @@ def test_one_kind_of_test_per_metric_when_a_model_lacks_item_files():
     from mhcompare.report.recommend import axis_verdicts
 
     assert not axis_verdicts({"x": result})[0].clear  # a was never compared with c
+
+
+def test_holm_agrees_with_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    pvalues = [0.01, 0.2, 0.04, 0.001, 0.03, 0.5, 0.04]
+    assert holm(pvalues) == pytest.approx(list(multipletests(pvalues, method="holm")[1]))
