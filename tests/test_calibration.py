@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 from support.studies import item_study, rating_study, seed_study, vote_study
 
-from mhcompare.judge import analysis
+from mhcompare.judge.stats import analysis
 from mhcompare.report.recommend import axis_verdicts
 from mhcompare.report.stats import MinEffect, analyse, detectable_difference
 

@@ -352,7 +352,7 @@ def test_a_design_that_confounds_raters_with_models_is_not_compared():
     row = analysis.score_comparisons(scores, n_boot=200).iloc[0]
     assert not row["told_apart"] and np.isnan(row["p"]) and row["linking_raters"] == 0
     assert row["note"].startswith("not compared: no rater rated both a and b (3 rated a, 3 rated b)")
-    from mhcompare.judge.report import comparisons_section
+    from mhcompare.judge.stats.report import comparisons_section
 
     assert "**Not comparable**" in comparisons_section(analysis.score_comparisons(scores, n_boot=50))
     # the same leniencies, every rater now rating both models: the difference is within raters, near 0

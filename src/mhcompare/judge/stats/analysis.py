@@ -133,7 +133,7 @@ def score_comparisons(scores: pd.DataFrame, n_boot: int = 2000, seed: int = 0, a
                              **pair_difference(of_dim[of_dim["model"].isin([a, b])], a, b, n_boot, rng, stats)})
         tested = [r for r in rows[first:] if not math.isnan(r["p"])]
         if tested:
-            from mhcompare.report.stats import holm
+            from mhcompare.holm import holm
 
             for row, adjusted in zip(tested, holm([r["p"] for r in tested])):
                 row["p_holm"], row["told_apart"] = float(adjusted), bool(adjusted < alpha)
