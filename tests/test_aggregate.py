@@ -242,7 +242,8 @@ def test_run_py_stage_aggregate_builds_the_report(tmp_path):
 def test_fixed_item_sets_are_compared_item_by_item_from_the_eval_stage_files(tmp_path):
     """Greedy decoding gives the same answers on every seed: beta answers one more MCQ item than
     alpha, on all three seeds. Across seeds that is a constant difference (the paired t-test calls
-    it, p = 0); read item by item from eval/items/psych_mcq.jsonl it is 3 discordant pairs."""
+    it, p = 0); read item by item from eval/items/psych_mcq.jsonl it is one item of 200, the same
+    on every seed (t = 1, 199 df)."""
     import json
 
     for model, right in (("alpha", 100), ("beta", 101)):
@@ -256,7 +257,8 @@ def test_fixed_item_sets_are_compared_item_by_item_from_the_eval_stage_files(tmp
     _, report = aggregate_report(tmp_path, "items")
     comparisons = pd.read_csv(report / "comparisons.csv").set_index("metric")
     acc = comparisons.loc["eval.psych_mcq.accuracy"]
-    assert acc["test"].startswith("exact McNemar") and acc["pairs"] == 600
-    assert acc["p"] == pytest.approx(0.25) and not acc["separable"]
+    assert acc["test"].startswith("paired t over items and seeds") and acc["pairs"] == 600
+    assert (acc["items"], acc["seeds"], acc["dropped_a"], acc["dropped_b"]) == (200, 3, 0, 0)
+    assert acc["p"] == pytest.approx(0.3185, abs=1e-4) and not acc["separable"]
     markdown = (report / "performance_comparison.md").read_text(encoding="utf-8")
     assert row(markdown, "psychology MCQ accuracy").endswith("| beta (a) · alpha (a) |")

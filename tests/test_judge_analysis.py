@@ -213,7 +213,7 @@ def test_one_sided_records_are_ranked_but_flagged():
     group = ", their strength relative to those is bounded only by the prior"
     assert ranking.loc["b", "warning"] == ranking.loc["c", "warning"] == (  # the same gap, seen from below
         "one-sided: {b, c} lost every comparison with {a}" + group)
-    settled = analysis.bradley_terry_ranking(record(("a", "b", 3), ("b", "a", 1)), n_boot=50)
+    settled = analysis.bradley_terry_ranking(record(("a", "b", 6), ("b", "a", 2)), n_boot=50)
     assert (settled["warning"] == "").all()
     losers = analysis.bradley_terry_ranking(record(("a", "c", 2), ("b", "c", 2), ("a", "b", 1), ("b", "a", 1)),
                                             n_boot=50).set_index("model")["warning"]
@@ -221,14 +221,34 @@ def test_one_sided_records_are_ranked_but_flagged():
     assert losers["a"] == losers["b"] == "one-sided: {a, b} won every comparison with {c}" + group
 
 
-def test_disconnected_models_are_ranked_but_flagged():
-    ranking = analysis.bradley_terry_ranking(record(("a", "b", 3), ("b", "a", 1), ("c", "d", 2), ("d", "c", 2)),
-                                             n_boot=50).set_index("model")["warning"]
-    assert len(ranking) == 4
-    assert ranking["a"] == ranking["b"] == (
-        "disconnected: {a, b} were never compared with {c, d}; their relative order is not estimable")
-    assert ranking["c"] == ranking["d"] == (
-        "disconnected: {c, d} were never compared with {a, b}; their relative order is not estimable")
+def test_models_the_comparisons_do_not_connect_get_no_rank():
+    """Finding 6: {a, b} and {c, d} were never compared; the prior alone would place one group above
+    the other. With two groups of two nobody is ranked; with a larger group, it alone is ranked on
+    its own votes (the same strengths as without the others)."""
+    both = analysis.bradley_terry_ranking(record(("a", "b", 6), ("b", "a", 2), ("c", "d", 4), ("d", "c", 4)),
+                                          n_boot=50).set_index("model")
+    assert len(both) == 4 and both["rank"].isna().all() and both["strength"].isna().all()
+    assert both.loc["a", "warning"] == both.loc["b", "warning"] == (
+        "disconnected: {a, b} were never compared with {c, d}; their relative order is not estimable; not ranked")
+    group = record(("a", "b", 6), ("b", "a", 2), ("a", "e", 3), ("e", "a", 3))
+    alone = analysis.bradley_terry_ranking(group, n_boot=50).set_index("model")
+    larger = analysis.bradley_terry_ranking(pd.concat([group, record(("c", "d", 4), ("d", "c", 4))]),
+                                            n_boot=50).set_index("model")
+    assert larger.loc[["a", "b", "e"], "strength"].to_numpy() == pytest.approx(alone["strength"].loc[["a", "b", "e"]])
+    assert larger.loc[["c", "d"], "rank"].isna().all() and larger.loc[["a", "b", "e"], "rank"].notna().all()
+    assert larger.loc["a", "warning"].startswith("disconnected: {a, b, e} were never compared with {c, d}")
+
+
+def test_too_few_clusters_give_no_interval_and_no_settled_rank():
+    """Finding 6: every vote from one conversation pair (one cluster): every resample is the same,
+    which gave a zero-width interval and rank 1-1."""
+    one = with_clusters(pd.DataFrame({"model_a": "a", "model_b": "b", "winner": ["a"] * 8 + ["b"] * 2}),
+                        per_cluster=10)
+    ranking = analysis.bradley_terry_ranking(one, n_boot=100).set_index("model")
+    assert ranking[["ci_low", "ci_high"]].isna().all().all()
+    assert list(ranking["rank_low"]) == [1, 1] and list(ranking["rank_high"]) == [2, 2]
+    assert "too few clusters: the votes come from 1 group of conversations" in ranking.loc["a", "warning"]
+    assert (ranking["n_clusters"] == 1).all()
 
 
 def test_identical_records_share_a_rank():
@@ -243,9 +263,6 @@ def test_identical_records_share_a_rank():
 
 
 def test_rank_bounds_are_integer_percentiles_that_hold_the_point_rank():
-    # 3 draws in 100 at rank 2 are more than 2.5%: the upper bound is 2 (a floored mean said 1)
-    assert analysis.rank_interval(np.array([1] * 97 + [2] * 3), 1) == (1, 2)
-    assert analysis.rank_interval(np.array([2] * 100), 1) == (1, 2)
     # only ties between a and b: every draw ties them, and no draw may rank either second
     ties = with_clusters(pd.DataFrame({"model_a": "a", "model_b": "b", "winner": ["tie"] * 6}))
     ranking = analysis.bradley_terry_ranking(ties, n_boot=100)
@@ -310,3 +327,42 @@ def test_stage_writes_the_report_the_aggregate_links_to(tmp_path):
         "counselling", "psychoeducation", "crisis"}
     for plot in ("model_scores.png", "bradley_terry.png"):
         assert (report / "human_judge" / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+def confounded_study(rng, shared_raters=0):
+    """Finding 6, single-item mode: lenient raters (+0.4) rated only model a, strict ones (-0.4)
+    only model b; the models are equal. `shared_raters` of each group also rated the other model."""
+    rows = []
+    for model, group in (("a", ["l0", "l1", "l2"]), ("b", ["s0", "s1", "s2"])):
+        others = (["s0", "s1", "s2"] if model == "a" else ["l0", "l1", "l2"])[:shared_raters]
+        for c in range(40):
+            quality = rng.normal(0, 0.4)
+            for rater in list(rng.choice(group, 2, replace=False)) + others:
+                shift = 0.4 if rater.startswith("l") else -0.4
+                rows.append({"model": model, "conversation_id": f"{model}{c}", "rater_id": rater, "rating_id": 0,
+                             "dimension": "empathy", "scenario_type": "crisis",
+                             "score": float(np.clip(np.rint(3 + quality + shift + rng.normal(0, 0.5)), 1, 5))})
+    return pd.DataFrame(rows)
+
+
+def test_a_design_that_confounds_raters_with_models_is_not_compared():
+    scores = confounded_study(np.random.default_rng(9))
+    means = analysis.model_scores(scores, n_boot=200).set_index("model")
+    assert means.loc["a", "ci_low"] > means.loc["b", "ci_high"]  # the intervals alone would tell them apart
+    row = analysis.score_comparisons(scores, n_boot=200).iloc[0]
+    assert not row["told_apart"] and np.isnan(row["p"]) and row["linking_raters"] == 0
+    assert row["note"].startswith("not compared: no rater rated both a and b (3 rated a, 3 rated b)")
+    from mhcompare.judge.stats.report import comparisons_section
+
+    assert "**Not comparable**" in comparisons_section(analysis.score_comparisons(scores, n_boot=50))
+    # the same leniencies, every rater now rating both models: the difference is within raters, near 0
+    linked = analysis.score_comparisons(confounded_study(np.random.default_rng(9), shared_raters=3),
+                                        n_boot=500).iloc[0]
+    assert linked["linking_raters"] == 6 and linked["ci_low"] < 0 < linked["ci_high"] and not linked["told_apart"]
+
+
+def test_a_planted_difference_within_raters_is_told_apart():
+    table = analysis.score_comparisons(planted_ratings({"weak": 2.6, "strong": 3.2}), n_boot=500)
+    row = table.iloc[0]
+    assert (row["model_a"], row["model_b"]) == ("strong", "weak") and row["told_apart"]
+    assert row["ci_low"] < 0.6 < row["ci_high"] and row["linking_raters"] == 3

@@ -62,3 +62,31 @@ def test_stage_plan_before_any_rating_uses_the_pilot_figures(tmp_path):
     assert plan["conversations_per_model"] == conversations_needed(0.25, PILOT, 3, pairs=10)
     assert plan["raters"] == -(-plan["conversations_per_model"] * 3 * 5 // 60)
     assert "conversations per model" in out.stdout + out.stderr
+
+
+def test_plan_sizes_each_rubric_dimension_on_its_own_ratings():
+    """Finding 6: a rating scores four dimensions; pooled, the four scores counted as four ratings of
+    the conversation (k = 12 instead of 3) and their spreads mixed. Each dimension is planned on
+    its own ratings: the noisiest sets the plan."""
+    from types import SimpleNamespace
+
+    from mhcompare.stages.plan import plan_study
+
+    rng = np.random.default_rng(4)
+    noise = {"empathy": 0.5, "safety": 1.2, "practicality": 0.6, "professionalism": 0.7}
+    rows = []
+    for model in ("a", "b"):
+        for c in range(80):
+            quality = rng.normal(0, 0.6)
+            for rater in rng.choice(20, 3, replace=False):
+                for dimension, sd in noise.items():
+                    rows.append({"model": model, "conversation_id": f"{model}{c}", "rater": f"r{rater}",
+                                 "dimension": dimension, "score": 3 + quality + rng.normal(0, sd)})
+    plan = SimpleNamespace(target_difference=0.3, power=0.8, models=5, ratings_per_conversation=3,
+                           ratings_per_rater=60, sd_conversation=0.6, sd_rater=0.3, sd_residual=0.8)
+    result = plan_study(pd.DataFrame(rows), plan, 0.05)
+    assert set(result["dimensions"]) == set(noise) and result["dimension"] == "safety"
+    for dimension, sd in noise.items():
+        assert result["dimensions"][dimension]["sd_residual"] == pytest.approx(sd, rel=0.2)
+    safety = Components(result["sd_conversation"], result["sd_rater"], result["sd_residual"], "")
+    assert result["detectable_now"] == pytest.approx(detectable_difference(80, safety, 3, pairs=10))

@@ -5,7 +5,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from mhcompare.report.metrics import lookup
-from mhcompare.report.stats import MinEffect, analyse, holm, letter_display, mean_interval, paired_items, paired_t
+from mhcompare.report.crossed import crossed_difference, t_test
+from mhcompare.report.stats import ITEM_TEST, MinEffect, analyse, holm, letter_display, mean_interval, paired_t
 
 
 def test_holm_matches_the_step_down_procedure_by_hand():
@@ -87,29 +88,48 @@ def items_of(correct: int, total: int = 200, offset: int = 0) -> dict:
 
 def test_one_more_item_on_every_seed_is_not_a_difference():
     """Greedy decoding: A answers item q0 right on every seed, B never; everything else equal.
-    Across seeds that is a constant difference (t-test p = 0); item by item it is 3 discordant
-    pairs of 600, exact McNemar p = 0.25, and the gap is under the 2-point minimum effect."""
+    Across seeds that is a constant difference (t-test p = 0); item by item it is one item of 200
+    that differs, the same on every seed: t = 1 on 199 df (p = 0.32), and under the 2-point minimum
+    effect. (Pooled McNemar on the 600 item pairs counted it three times: p = 0.25.)"""
     a = {s: items_of(101) for s in range(3)}
     b = {s: items_of(100, offset=1) for s in range(3)}
     values = {"eval.psych_mcq.accuracy": {"a": {s: 101 / 200 for s in range(3)},
                                           "b": {s: 100 / 200 for s in range(3)}}}
     result = analyse(values, 0.95, 0.05, {"eval.psych_mcq.accuracy": {"a": a, "b": b}})["eval.psych_mcq.accuracy"]
     c = result.comparison("a", "b")
-    assert c.test.startswith("exact McNemar") and c.pairs == 600 and c.p == pytest.approx(0.25)
+    assert c.test == ITEM_TEST and c.pairs == 600 and (c.items, c.seeds) == (200, 3)
+    assert c.p == pytest.approx(2 * scipy_stats.t.sf(1.0, 199))
     assert not result.separable("a", "b")
-    # the same seed-level values without items: the old test would call it
+    # the same seed-level values without items: the seed-level test would call it
     seeds_only = analyse(values, 0.95, 0.05, min_effect=MinEffect(fraction=0.0))["eval.psych_mcq.accuracy"]
     assert seeds_only.comparison("a", "b").p < 0.05
 
 
-def test_mcnemar_matches_the_binomial_test_on_discordant_pairs():
-    from scipy.stats import binomtest
+def test_the_crossed_variance_is_the_two_way_anova_of_the_differences():
+    """The mean squares against statsmodels' two-way ANOVA (item and seed factors) on planted
+    differences; with one seed, the test is scipy's one-sample t over the items' differences."""
+    import numpy as np
+    import pandas as pd
+    import statsmodels.formula.api as smf
+    from statsmodels.stats.anova import anova_lm
 
-    a = {0: {"x": 1, "y": 1, "z": 0, "w": 1}, 1: {"x": 1, "y": 1, "z": 1, "w": 1}}
-    b = {0: {"x": 0, "y": 1, "z": 0, "w": 0}, 1: {"x": 0, "y": 0, "z": 1, "w": 0}}
-    p, pairs, difference, discordant = paired_items(a, b, [0, 1])
-    assert pairs == 8 and difference == pytest.approx(5 / 8) and discordant == 5
-    assert p == pytest.approx(binomtest(5, 5, 0.5).pvalue)
+    rng = np.random.default_rng(3)
+    d = rng.normal(0, 1, (1, 40)) + rng.normal(0, 0.3, (3, 1)) + rng.normal(0, 0.5, (3, 40))
+    frame = pd.DataFrame({"d": d.ravel(), "seed": np.repeat(range(3), 40), "item": np.tile(range(40), 3)})
+    table = anova_lm(smf.ols("d ~ C(item) + C(seed)", frame).fit())
+    ms = table["mean_sq"]
+    mean, se, df = crossed_difference(d)
+    assert ms["C(item)"] > ms["Residual"] and ms["C(seed)"] > ms["Residual"]  # both components above zero
+    parts = [ms["C(item)"], ms["C(seed)"], -ms["Residual"]]
+    assert float(se) ** 2 == pytest.approx(sum(parts) / 120)
+    assert float(mean) == pytest.approx(d.mean())
+    one = d[:1]
+    mean, se, df = crossed_difference(one)
+    assert float(t_test(mean, se, df)) == pytest.approx(scipy_stats.ttest_1samp(one[0], 0).pvalue)
+    assert float(df) == 39
+    # no difference anywhere: p = 1; the same difference on every item and seed: p = 0
+    assert float(t_test(*crossed_difference(np.zeros((3, 5))))) == 1.0
+    assert float(t_test(*crossed_difference(np.ones((3, 5))))) == 0.0
 
 
 def test_ranking_uses_shared_seeds_and_never_points_the_wrong_way():
@@ -211,7 +231,74 @@ def test_the_detectable_difference_shrinks_with_more_seeds():
     three, nine = detectable_difference(result(3), 0.05), detectable_difference(result(9), 0.05)
     assert three["test"] == "paired t" and three["pairs"] == 3 and nine["pairs"] == 9
     assert nine["difference"] < three["difference"] / 2
-    # by hand: (t_0.975,2 + t_0.8,2) x SD(differences) / sqrt(3)
+    # exact: statsmodels' power of the one-sample t (noncentral t), in SDs of the differences
+    from statsmodels.stats.power import TTestPower
+
     c = result(3).comparison("a", "b")
-    expected = (scipy_stats.t.ppf(0.975, 2) + scipy_stats.t.ppf(0.8, 2)) * c.difference_sd / math.sqrt(3)
-    assert three["difference"] == pytest.approx(expected)
+    effect = TTestPower().solve_power(nobs=3, alpha=0.05, power=0.8, alternative="two-sided")
+    assert three["difference"] == pytest.approx(effect * c.difference_sd, rel=1e-4)
+
+
+# ------------------------------------------------- findings of the calibration review (issue 24)
+
+def test_ranking_and_test_use_the_same_items_and_count_the_ones_left_out():
+    """Finding 2: a's generations failed on the 40 hardest items (no outcome there); over the items
+    it scored it looks best, but on the items both scored b is far ahead. The ranking must follow
+    the test's data, and say how many items were left out."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    hard = {f"q{i}" for i in range(40)}
+    a = {s: {f"q{i}": int(rng.random() < 0.85) for i in range(200) if f"q{i}" not in hard} for s in range(3)}
+    b = {s: {f"q{i}": (0 if f"q{i}" in hard else int(rng.random() < 0.99)) for i in range(200)} for s in range(3)}
+    values = {"eval.psych_mcq.accuracy": {m: {s: float(np.mean(list(o[s].values()))) for s in range(3)}
+                                          for m, o in (("a", a), ("b", b))}}
+    assert values["eval.psych_mcq.accuracy"]["a"][0] > values["eval.psych_mcq.accuracy"]["b"][0]
+    result = analyse(values, 0.95, 0.05, {"eval.psych_mcq.accuracy": {"a": a, "b": b}})["eval.psych_mcq.accuracy"]
+    c = result.comparison("a", "b")
+    assert result.order == ["b", "a"] and c.items == 160 and result.dropped == {"a": 0, "b": 40}
+    assert c.separable and c.p_holm < 1e-6 and c.note == ""
+    from mhcompare.report.sections import ranking
+
+    assert ranking(result) == "b (a) · a (b) — on the 160 items every model scored; left out: b 40"
+
+
+def test_the_minimum_effect_is_relative_to_the_pair_compared():
+    """Finding 3: 1.0 s against 1.3 s is 30% apart; a third model's 10 s must not set the scale."""
+    values = {"eval.perf.c1.latency_s": {"a": {0: 1.00, 1: 1.01, 2: 0.99, 3: 1.00},
+                                         "b": {0: 1.30, 1: 1.32, 2: 1.29, 3: 1.31},
+                                         "c": {0: 10.0, 1: 10.4, 2: 9.8, 3: 10.1}}}
+    result = analyse(values, 0.95, 0.05)["eval.perf.c1.latency_s"]
+    c = result.comparison("a", "b")
+    assert c.p_holm < 0.05 and c.separable, c.note
+    assert c.min_effect == pytest.approx(0.05 * 1.305)
+
+
+def test_one_kind_of_test_per_metric_when_a_model_lacks_item_files():
+    """Finding 4: c has accuracies but no eval/items files. Its pairs are not tested (never a
+    paired t on seeds beside the item-level tests), it is not ranked, and the power line is
+    computed from the item-level pairs (a difference of accuracy below 1, not 5.28)."""
+    from mhcompare.report.sections import ranking
+    from mhcompare.report.stats import detectable_difference
+
+    a = {s: items_of(120) for s in range(3)}
+    b = {s: items_of(100, offset=50) for s in range(3)}
+    values = {"eval.psych_mcq.accuracy": {"a": {s: 0.6 for s in range(3)}, "b": {s: 0.5 for s in range(3)},
+                                          "c": {0: 0.40, 1: 0.41, 2: 0.40}}}
+    result = analyse(values, 0.95, 0.05, {"eval.psych_mcq.accuracy": {"a": a, "b": b}})["eval.psych_mcq.accuracy"]
+    assert {c.test for c in result.comparisons.values()} == {ITEM_TEST}
+    assert result.comparison("a", "c").p is None and "no per-item outcomes" in result.comparison("a", "c").note
+    assert result.order == ["a", "b", "c"] and result.ranked_order == ["a", "b"]
+    assert ranking(result).endswith("not ranked: c (no per-item outcomes (eval/items/) for seeds 0, 1, 2)")
+    power = detectable_difference(result, 0.05)
+    assert power["test"] == "paired t over items and seeds" and power["pairs"] == 200 and power["difference"] < 0.2
+    from mhcompare.report.recommend import axis_verdicts
+
+    assert not axis_verdicts({"x": result})[0].clear  # a was never compared with c
+
+
+def test_holm_agrees_with_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    pvalues = [0.01, 0.2, 0.04, 0.001, 0.03, 0.5, 0.04]
+    assert holm(pvalues) == pytest.approx(list(multipletests(pvalues, method="holm")[1]))

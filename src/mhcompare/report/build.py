@@ -77,7 +77,7 @@ def build_report(experiment_dir: Path, report_dir: Path, settings: Settings = Se
 
     findings = Findings(experiment_dir.name, collection, results, target, facts, grid,
                         missing_runs(collection, *grid), settings.confidence, settings.alpha, set(figures),
-                        code_version())
+                        code_version(), settings.min_effect)
     blocks = report_blocks(findings, report_dir)
     atomic_write_text(report_dir / MARKDOWN, to_markdown(blocks))
     # every plot the page shows, the judge stage's included, read back so the page stands alone

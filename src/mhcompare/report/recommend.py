@@ -31,11 +31,11 @@ def axis_verdicts(results: dict[str, MetricResult]) -> list[AxisVerdict]:
     verdicts = []
     for axis in AXES:
         metrics = [r for r in results.values() if r.info and r.info.axis == axis and r.info.ranked
-                   and len(r.order) >= 2]
+                   and len(r.order) >= 2 and r.ranked_order]
         clear, leads = {}, {}
         for result in metrics:
-            first = result.order[0]
-            tied = [m for m in result.order[1:] if not result.separable(first, m)]
+            first = result.ranked_order[0]  # a model not ranked (no per-item outcomes) was never told apart
+            tied = [m for m in result.order if m != first and not result.separable(first, m)]
             for model in [first, *tied]:
                 leads.setdefault(model, []).append(result)
             if not tied:

@@ -13,7 +13,7 @@ from mhcompare.report.document import (Bullets, Code, Embedded, Figure, Heading,
 from mhcompare.report.metrics import AXES
 from mhcompare.report.provenance import ModelFacts, counts, stage_counts
 from mhcompare.report.recommend import recommendation
-from mhcompare.report.stats import MetricResult, detectable_difference, number
+from mhcompare.report.stats import MetricResult, MinEffect, detectable_difference, number
 
 HUMAN_ANALYSIS = "human_judge_analysis.md"
 HUMAN_SCORES = "human_judge/model_scores.csv"
@@ -45,6 +45,7 @@ class Findings:
     alpha: float
     figures: set[str]  # the plots drawn
     code_version: str
+    min_effect: MinEffect = MinEffect()
 
 
 def report_blocks(f: Findings, report_dir: Path) -> list:
@@ -73,16 +74,19 @@ def power_section(f: Findings) -> list:
         power = detectable_difference(r, f.alpha)
         if power:
             rows.append((r.info.heading, power["test"], str(power["pairs"]), fmt(power["difference"]),
-                         fmt(r.min_effect)))
+                         f.min_effect.describe(r.info), power["basis"]))
     if not rows:
         return []
     return [Heading(2, "What this sweep can detect", "power"),
             Paragraph(f"The smallest difference between two models each test would find with 80% power at "
                       f"the Holm-bounded level (alpha / pairs = {f.alpha:g} / pairs), from this sweep's own "
-                      f"spread: seeds for the paired t-test, item pairs and their discordance for McNemar's. "
-                      f"Differences smaller than this can hide behind a `cannot be told apart`; more seeds (or "
-                      f"items) shrink it by their square root."),
-            Table(("metric", "test", "pairs", "detectable difference", "minimum effect"), tuple(rows))]
+                      f"spread, for the least sensitive pair: the exact power of the t-test (noncentral t) over "
+                      f"seeds, or over items and seeds where per-item outcomes exist (its spread then holds the "
+                      f"items' and the seeds' variation). Differences smaller than this can hide behind a "
+                      f"`cannot be told apart`; more seeds (or items) shrink it. Pairs counts seeds, or items "
+                      f"for the item-level test."),
+            Table(("metric", "test", "pairs", "detectable difference", "minimum effect", "compared on"),
+                  tuple(rows))]
 
 
 def limited(items: list[str]) -> list[str]:
@@ -118,10 +122,12 @@ def scope(f: Findings) -> str:
             f"log scale for times, memory and throughput, so it stays in range) and the number of seeds n (an "
             f"interval needs n ≥ 2). Rankings use only the seeds every model of the metric has, and are shown as a "
             f"compact letter display: models that share a letter cannot be told apart. Two models are told apart "
-            f"when their paired test (an exact McNemar test over shared items and seeds where per-item outcomes "
-            f"exist, else a paired t-test over shared seeds), Holm-corrected over the pairs of the metric, gives "
-            f"p < {f.alpha:g}, the difference points the way of the ranking, and it is at least the metric's minimum "
-            f"effect. The error control is per metric: across the many metrics of this report, some separations "
+            f"when their paired test, Holm-corrected over the pairs of the metric, gives p < {f.alpha:g}, the "
+            f"difference points the way of the ranking, and it is at least the pair's minimum effect. One kind of "
+            f"test per metric: where the eval stage kept per-item outcomes, a paired t-test over the items every "
+            f"model scored on every shared seed whose variance holds both the items' and the seeds' variation (an "
+            f"item answered alike on three seeds is one piece of evidence, not three), and the ranking uses the same "
+            f"items; else a paired t-test over shared seeds. The error control is per metric: across the many metrics of this report, some separations "
             f"are expected by chance. Metrics per token of each model's own tokenizer (losses, tokens/s) are shown "
             f"but not ranked. Built by mhcompare {f.code_version}.")
 
@@ -155,13 +161,19 @@ def axis_section(f: Findings, axis: str) -> list:
 
 
 def ranking(result: MetricResult) -> str:
-    """`qwen (a) · llama (ab) · glm (b)`: best first; models sharing a letter cannot be told apart."""
+    """`qwen (a) · llama (ab) · glm (b)`: best first; models sharing a letter cannot be told apart;
+    then what the ranking is on where not everything counted, and the models not ranked."""
     if not result.info.ranked:
         return "not ranked"
     letters = result.letters()
-    text = " · ".join(f"{m} ({letters[m]})" for m in result.order)
+    text = " · ".join(f"{m} ({letters[m]})" for m in result.ranked_order)
     if result.unshared:
         text += " — on seeds " + seed_ranges(result.shared_seeds) if result.shared_seeds else " — no shared seed"
+    if any(result.dropped.values()):
+        text += (f" — on the {len(result.items)} items every model scored; left out: "
+                 + ", ".join(f"{m} {n}" for m, n in result.dropped.items() if n))
+    if result.unranked:
+        text += " — not ranked: " + ", ".join(f"{m} ({why})" for m, why in result.unranked.items())
     return text
 
 
@@ -189,10 +201,10 @@ def tie_notes(results: list[MetricResult]) -> list[str]:
         pairs = []
         for (a, b), c in sorted(r.comparisons.items()):
             if c.p is None:
-                pairs.append(f"{a} vs {b} not tested ({c.pairs} shared {c.unit})")
+                pairs.append(f"{a} vs {b} " + (c.note if c.note else f"not tested ({c.pairs} shared {c.unit})"))
             elif not c.separable:
                 why = f"; {c.note}" if c.note else ""
-                pairs.append(f"{a} ≈ {b} ({c.test}, Holm p = {c.p_holm:.3g}, {c.pairs} {c.unit}{why})")
+                pairs.append(f"{a} ≈ {b} ({c.test}, Holm p = {c.p_holm:.3g}, {c.basis}{why})")
         if r.unshared:
             pairs.append("ranked on the shared seeds " + (seed_ranges(r.shared_seeds) or "(none)") + "; left out: "
                          + ", ".join(f"{m} seed{'s' if len(s) > 1 else ''} {seed_ranges(s)}"

@@ -1,12 +1,17 @@
 """The comparison's statistics: per-model intervals across seeds, pairwise tests with Holm's
 correction, and the compact letter display the rankings are shown with.
 
-What is tested against what:
-- A fixed item set with per-item outcomes (MCQ accuracy, crisis pass rates): the unit is the item.
-  Two models are compared on the (item, seed) pairs they share, by an exact McNemar test (a
-  binomial test on the pairs where they differ). Across seeds alone, a model that answers one more
-  item of 200 on every seed of a greedy evaluation would give p = 0, and a real difference of a
-  few items could never reach significance with 3 numbers.
+What is tested against what (docs/statistics.md has the simulations behind each choice):
+- A fixed item set with per-item outcomes (MCQ accuracy, crisis pass rates): items and training
+  seeds are both samples. Two models are compared on the items every model of the metric scored on
+  every shared seed, by a t-test on the mean paired difference whose variance has an item part and
+  a seed part (report/crossed.py: a crossed design, Satterthwaite's degrees of freedom). Pooling
+  every (item, seed) pair into one McNemar test, as this module once did, counts an item that gives
+  the same answer on three seeds as three pieces of evidence, and ignores that each seed's fine-tune
+  shifts a whole run: 25-33% false positives at a nominal 5% in simulation. Across seeds alone, a
+  model that answers one more item of 200 on every seed of a greedy evaluation would give p = 0.
+  A model of such a metric without per-item outcomes is shown but not ranked or tested: one kind
+  of test per metric.
 - Everything else (throughput, memory, judge means): the unit is the seed; a paired t-test over
   the seeds both models have. A seed fixes the data order and split of every run, so seed k of
   two models is a pair. Rank tests at 3-5 seeds are coarse: Wilcoxon's signed-rank test cannot go
@@ -17,10 +22,14 @@ What is tested against what:
   "better" on that metric at alpha. Nothing corrects across metrics: with many metrics, some
   separation by chance is expected; the report says so.
 
-A model is ranked above another only on the seeds every model of the metric has (a model's extra
-or missing seeds are flagged, not averaged in), and "separable" needs all three: the corrected
-test below alpha, the difference on the shared data pointing the way of the ranking, and a
-difference at least the metric's minimum effect (report.min_effect).
+The ranking and the tests use the same data: the seeds every model of the metric has (a model's
+extra or missing seeds are flagged, not averaged in) and, item by item, the items every ranked
+model scored on each of them (the items left out are counted per model). "Separable" needs all
+three: the corrected test below alpha, the difference pointing the way of the ranking, and a
+difference at least the pair's minimum effect (report.min_effect: absolute for fractions,
+relative to the better model of the pair otherwise).
+
+Power (the report's "what this sweep can detect") is exact for the t-tests: the noncentral t.
 
 Intervals respect the metric's range: a fraction's t interval is taken on the logit scale and a
 positive quantity's (seconds, GiB, throughput) on the log scale, then transformed back.
@@ -29,6 +38,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
+from mhcompare.holm import holm  # noqa: F401 (part of this module's interface)
 from mhcompare.report.metrics import MetricInfo, lookup
 
 
@@ -99,15 +109,6 @@ def expit(x: float) -> float:
 TRANSFORMS = {"linear": (float, float), "log": (math.log, math.exp), "logit": (logit, expit)}
 
 
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values, in the order given (statsmodels' multipletests)."""
-    from statsmodels.stats.multitest import multipletests
-
-    if not pvalues:
-        return []
-    return [float(p) for p in multipletests(pvalues, method="holm")[1]]
-
-
 def paired_t(a: dict[int, float], b: dict[int, float], seeds=None) -> tuple[float | None, int]:
     """(two-sided p of the paired t-test over the seeds both have (or `seeds`), number of pairs);
     p is None below 2 pairs, and 1.0 when every pair is equal (no difference at all)."""
@@ -122,26 +123,48 @@ def paired_t(a: dict[int, float], b: dict[int, float], seeds=None) -> tuple[floa
     return (1.0 if math.isnan(p) else p), len(seeds)
 
 
-def paired_items(a: dict[int, dict], b: dict[int, dict], seeds) -> tuple[float | None, int, float | None, int]:
-    """Exact McNemar test on the (seed, item) pairs both models have an outcome for:
-    (two-sided p, number of pairs, mean difference a - b over them, pairs where they differ). McNemar assumes the pairs are
-    independent; the same item on several seeds is not quite, so p is somewhat optimistic when
-    seeds barely change the answers (then the pairs are few in effect, and so are the discordant)."""
-    from statsmodels.stats.contingency_tables import mcnemar
+def item_matrix(outcomes: dict[int, dict], seeds: list[int], items: list[str]):
+    """outcomes[seed][item] as an array [seed, item] of the given seeds and items."""
+    import numpy as np
 
-    pairs = [(a[s][i], b[s][i]) for s in seeds if s in a and s in b for i in sorted(a[s].keys() & b[s].keys())]
-    if not pairs:
-        return None, 0, None, 0
-    only_a = sum(1 for x, y in pairs if x and not y)
-    only_b = sum(1 for x, y in pairs if y and not x)
-    both = sum(1 for x, y in pairs if x and y)
-    table = [[both, only_a], [only_b, len(pairs) - both - only_a - only_b]]
-    p = 1.0 if only_a + only_b == 0 else float(mcnemar(table, exact=True).pvalue)
-    return p, len(pairs), (only_a - only_b) / len(pairs), only_a + only_b
+    return np.array([[outcomes[s][i] for i in items] for s in seeds], dtype=float)
 
 
-ITEM_TEST = "exact McNemar on shared items and seeds"
+def paired_items(a: dict[int, dict], b: dict[int, dict], seeds, items=None) -> "ItemTest | None":
+    """The crossed item-and-seed test of a - b (report/crossed.py) on `items` (default: every item
+    both have on every one of `seeds`); None with fewer than 2 such items."""
+    from mhcompare.report.crossed import crossed_difference, t_test
+
+    seeds = sorted(seeds)
+    if items is None:
+        items = common_items([a, b], seeds)
+    if not seeds or len(items) < 2:
+        return None
+    d = item_matrix(a, seeds, items) - item_matrix(b, seeds, items)
+    mean, se, df = (float(x) for x in crossed_difference(d))
+    return ItemTest(float(t_test(mean, se, df)), mean, se, df, len(items), len(seeds), int((d != 0).sum()))
+
+
+@dataclass
+class ItemTest:
+    p: float
+    mean_difference: float
+    se: float
+    df: float
+    items: int
+    seeds: int
+    discordant: int  # (item, seed) pairs where the two models differ
+
+
+def common_items(outcomes: list[dict[int, dict]], seeds) -> list[str]:
+    """The items every one of `outcomes` has on every seed."""
+    sets = [set(o.get(s, {})) for o in outcomes for s in seeds]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+ITEM_TEST = "paired t over items and seeds (item and seed variance)"
 SEED_TEST = "paired t across shared seeds"
+ONE_SEED = "one seed: item sampling only, training-seed variation not estimable"
 
 
 @dataclass
@@ -155,9 +178,14 @@ class Comparison:
     p_holm: float | None
     separable: bool  # p_holm < alpha, the sign agrees with the ranking, and the difference is large enough
     test: str = SEED_TEST
-    note: str = ""  # why a significant difference is not called separable
+    note: str = ""  # why a significant difference is not called separable, or why it was not tested
     discordant: int = 0  # item-level: pairs where the two models differ
     difference_sd: float | None = None  # seed-level: SD of the paired differences
+    se: float | None = None  # standard error of mean_difference
+    df: float | None = None  # its degrees of freedom
+    items: int = 0  # item-level: items compared (on every one of the shared seeds)
+    seeds: int = 0  # seeds compared
+    min_effect: float | None = None  # this pair's minimum effect
 
     @property
     def item_level(self) -> bool:
@@ -168,17 +196,31 @@ class Comparison:
         """What `pairs` counts."""
         return "item pairs" if self.item_level else "seeds"
 
+    @property
+    def basis(self) -> str:
+        """`255 items × 3 seeds` or `3 seeds`."""
+        seeds = f"{self.seeds} seed{'s' if self.seeds != 1 else ''}"
+        return f"{self.items} items × {seeds}" if self.item_level else seeds
+
 
 @dataclass
 class MetricResult:
     name: str
     info: MetricInfo | None
     stats: dict[str, dict]  # model -> mean_interval over all of its seeds
-    order: list[str]  # best first when ranked (on the shared seeds), else by name
+    order: list[str]  # best first when ranked (on the shared seeds and items), else by name; unranked last
     comparisons: dict[tuple[str, str], Comparison] = field(default_factory=dict)
     shared_seeds: list[int] = field(default_factory=list)  # the seeds the ranking and tests use
     unshared: dict[str, list[int]] = field(default_factory=dict)  # model -> its seeds left out of the ranking
-    min_effect: float | None = None  # absolute difference below which nothing is called separable
+    min_effect: float | None = None  # the smallest pair's threshold (each pair has its own: Comparison.min_effect)
+    test: str = SEED_TEST  # the one kind of test of this metric
+    items: list[str] = field(default_factory=list)  # item-level: the items the ranking and tests use
+    dropped: dict[str, int] = field(default_factory=dict)  # item-level: model -> its scored items left out
+    unranked: dict[str, str] = field(default_factory=dict)  # model -> why it is shown but not ranked
+
+    @property
+    def ranked_order(self) -> list[str]:
+        return [m for m in self.order if m not in self.unranked]
 
     def separable(self, x: str, y: str) -> bool:
         comparison = self.comparisons.get((min(x, y), max(x, y)))
@@ -188,26 +230,33 @@ class MetricResult:
         return self.comparisons.get((min(x, y), max(x, y)))
 
     def letters(self) -> dict[str, str]:
-        return letter_display(self.order, self.separable)
+        return letter_display(self.ranked_order, self.separable)
 
 
 @dataclass(frozen=True)
 class MinEffect:
-    """The smallest difference worth calling: absolute for fractions, relative to the better
-    model's value otherwise (report.min_effect)."""
+    """The smallest difference worth calling: absolute for fractions, relative to the better value
+    of the two models compared otherwise (report.min_effect)."""
     fraction: float = 0.02
     relative: float = 0.05
 
-    def of(self, info: MetricInfo | None, means: list[float]) -> float:
+    def of(self, info: MetricInfo | None, pair: list[float]) -> float:
+        """The threshold for a pair of models with these values (of the pair, never of a third model:
+        1.0 s against 1.3 s is not made a tie by a third model's 10 s)."""
         if info is not None and info.unit in FRACTION_UNITS:
             return self.fraction
-        return self.relative * max((abs(m) for m in means), default=0.0)
+        return self.relative * max((abs(m) for m in pair), default=0.0)
+
+    def describe(self, info: MetricInfo | None) -> str:
+        if info is not None and info.unit in FRACTION_UNITS:
+            return f"{self.fraction:g}"
+        return f"{self.relative:.0%} of the better of the pair"
 
 
 def analyse(values: dict, confidence: float, alpha: float, items: dict | None = None,
             min_effect: MinEffect = MinEffect()) -> dict[str, MetricResult]:
-    """Every metric: per-model statistics, a ranking on shared seeds and Holm-corrected pairwise tests
-    (item by item where `items` has the metric's per-item outcomes)."""
+    """Every metric: per-model statistics, a ranking on shared seeds (and items) and Holm-corrected
+    pairwise tests (item by item where `items` has the metric's per-item outcomes)."""
     results = {}
     for name in sorted(values, key=sort_key):
         by_model = values[name]
@@ -221,36 +270,58 @@ def analyse(values: dict, confidence: float, alpha: float, items: dict | None = 
         shared = sorted(set.intersection(*(set(seeds) for seeds in by_model.values())))
         unshared = {m: sorted(set(by_model[m]) - set(shared)) for m in sorted(by_model)
                     if set(by_model[m]) - set(shared)}
-        basis = {m: math.fsum(by_model[m][s] for s in shared) / len(shared) if shared else stats[m]["mean"]
-                 for m in by_model}
+        result = MetricResult(name, info, stats, [], shared_seeds=shared, unshared=unshared)
+        outcomes = (items or {}).get(name)
+        if outcomes:
+            basis = item_basis(result, by_model, outcomes)
+        else:
+            basis = {m: math.fsum(by_model[m][s] for s in shared) / len(shared) if shared else stats[m]["mean"]
+                     for m in by_model}
         sign = -1.0 if info.better == "higher" else 1.0
-        order = sorted(stats, key=lambda model: (sign * basis[model], model))
-        threshold = min_effect.of(info, list(basis.values()))
-        result = MetricResult(name, info, stats, order, shared_seeds=shared, unshared=unshared, min_effect=threshold)
-        result.comparisons = compare(result, by_model, (items or {}).get(name), alpha)
+        ranked = sorted((m for m in stats if m not in result.unranked), key=lambda m: (sign * basis[m], m))
+        result.order = ranked + sorted(result.unranked)
+        result.comparisons = compare(result, by_model, outcomes, alpha, basis, min_effect)
+        thresholds = [c.min_effect for c in result.comparisons.values() if c.min_effect is not None]
+        result.min_effect = min(thresholds) if thresholds else None
         results[name] = result
     return results
 
 
-def compare(result: MetricResult, by_model: dict, items: dict | None, alpha: float) -> dict:
-    """Pairwise tests on the shared seeds, Holm-adjusted over the pairs of the metric."""
+def item_basis(result: MetricResult, by_model: dict, outcomes: dict) -> dict[str, float]:
+    """Item by item: the models with outcomes on every shared seed are ranked on the items all of
+    them scored on all of those seeds (the tests use the same items); the others are not ranked."""
+    seeds = result.shared_seeds
+    result.test = ITEM_TEST
+    for model in sorted(by_model):
+        missing = [s for s in seeds if s not in outcomes.get(model, {})]
+        if missing or not seeds:
+            result.unranked[model] = ("no per-item outcomes (eval/items/) for seed"
+                                      f"{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}"
+                                      if seeds else "no seed shared with every model")
+    ranked = [m for m in sorted(by_model) if m not in result.unranked]
+    result.items = common_items([outcomes[m] for m in ranked], seeds)
+    kept = set(result.items)
+    result.dropped = {m: len(set().union(*(outcomes[m][s] for s in seeds)) - kept) for m in ranked}
+    basis = {}
+    for m in ranked:
+        basis[m] = float(item_matrix(outcomes[m], seeds, result.items).mean()) if result.items else math.nan
+    return basis
+
+
+def compare(result: MetricResult, by_model: dict, items: dict | None, alpha: float, basis: dict,
+            min_effect: MinEffect) -> dict:
+    """Pairwise tests on the shared seeds (and items), Holm-adjusted over the pairs of the metric."""
     models = sorted(by_model)
     rank = {m: i for i, m in enumerate(result.order)}
     comparisons = {}
     for i, a in enumerate(models):
         for b in models[i + 1:]:
-            if items and a in items and b in items:
-                p, pairs, difference, discordant = paired_items(items[a], items[b], result.shared_seeds)
-                comparison = Comparison(result.name, a, b, pairs, difference, p, None, False, ITEM_TEST,
-                                        discordant=discordant)
+            if result.test == ITEM_TEST:
+                comparison = item_comparison(result, a, b, items)
             else:
-                p, pairs = paired_t(by_model[a], by_model[b], result.shared_seeds)
-                differences = [by_model[a][s] - by_model[b][s] for s in result.shared_seeds]
-                difference = math.fsum(differences) / len(differences) if differences else None
-                comparison = Comparison(result.name, a, b, pairs, difference, p, None, False, SEED_TEST)
-                if len(differences) >= 2:
-                    comparison.difference_sd = math.sqrt(math.fsum((d - difference) ** 2 for d in differences)
-                                                         / (len(differences) - 1))
+                comparison = seed_comparison(result, a, b, by_model)
+            if a not in result.unranked and b not in result.unranked:
+                comparison.min_effect = min_effect.of(result.info, [basis[a], basis[b]])
             comparisons[(a, b)] = comparison
     tested = [c for c in comparisons.values() if c.p is not None]
     for comparison, adjusted in zip(tested, holm([c.p for c in tested])):
@@ -261,13 +332,39 @@ def compare(result: MetricResult, by_model: dict, items: dict | None, alpha: flo
         better_sign = 1.0 if result.info.better == "higher" else -1.0
         agrees = comparison.mean_difference is not None and \
             (comparison.mean_difference * better_sign > 0) == a_first and comparison.mean_difference != 0
-        large = comparison.mean_difference is not None and abs(comparison.mean_difference) >= result.min_effect
+        large = comparison.mean_difference is not None and abs(comparison.mean_difference) >= comparison.min_effect
         comparison.separable = agrees and large
         if not agrees:
             comparison.note = "the difference on the shared data points against the ranking"
         elif not large:
-            comparison.note = f"difference below the minimum effect {result.min_effect:.3g}"
+            comparison.note = f"difference below the minimum effect {comparison.min_effect:.3g}"
     return comparisons
+
+
+def item_comparison(result: MetricResult, a: str, b: str, items: dict) -> Comparison:
+    for model in (a, b):
+        if model in result.unranked:
+            return Comparison(result.name, a, b, 0, None, None, None, False, ITEM_TEST,
+                              note=f"not tested: {model} has {result.unranked[model]}")
+    test = paired_items(items[a], items[b], result.shared_seeds, result.items)
+    if test is None:
+        return Comparison(result.name, a, b, 0, None, None, None, False, ITEM_TEST,
+                          note=f"not tested: {len(result.items)} items scored by every model on every shared seed")
+    return Comparison(result.name, a, b, test.items * test.seeds, test.mean_difference, test.p, None, False,
+                      ITEM_TEST, note=ONE_SEED if test.seeds == 1 else "", discordant=test.discordant,
+                      se=test.se, df=test.df, items=test.items, seeds=test.seeds)
+
+
+def seed_comparison(result: MetricResult, a: str, b: str, by_model: dict) -> Comparison:
+    p, pairs = paired_t(by_model[a], by_model[b], result.shared_seeds)
+    differences = [by_model[a][s] - by_model[b][s] for s in result.shared_seeds]
+    difference = math.fsum(differences) / len(differences) if differences else None
+    comparison = Comparison(result.name, a, b, pairs, difference, p, None, False, SEED_TEST, seeds=pairs)
+    if len(differences) >= 2:
+        sd = math.sqrt(math.fsum((d - difference) ** 2 for d in differences) / (len(differences) - 1))
+        comparison.difference_sd, comparison.se, comparison.df = sd, sd / math.sqrt(len(differences)), \
+            len(differences) - 1
+    return comparison
 
 
 def letter_display(order: list[str], separable) -> dict[str, str]:
@@ -301,27 +398,17 @@ def sort_key(name: str) -> tuple:
 
 def detectable_difference(result: MetricResult, alpha: float, power: float = 0.8) -> dict | None:
     """The smallest difference between two models this sweep could detect with the given power,
-    from the data it has: Bonferroni's alpha / pairs bounds Holm's first step. For a seed-level
-    metric, (t_(1-a/2) + t_power) x SD of the paired differences / sqrt(seeds); for an item-level
-    one, (z_(1-a/2) + z_power) x sqrt(share of discordant pairs / pairs), the normal approximation
-    of McNemar's test. None when no pair was tested."""
-    from scipy import stats
+    from the data it has, for the least sensitive pair tested: the exact power of its t-test (the
+    noncentral t, report/crossed.py) at Bonferroni's alpha / pairs, which bounds Holm's first step.
+    None when no pair was tested (or no pair has a spread to say it from)."""
+    from mhcompare.report.crossed import detectable
 
-    tested = [c for c in result.comparisons.values() if c.p is not None]
+    tested = [c for c in result.comparisons.values() if c.p is not None and c.se is not None and c.se > 0]
     if not tested:
         return None
     level = alpha / len(result.comparisons)
-    if tested[0].item_level:
-        pairs = min(c.pairs for c in tested)
-        discordant = max(c.discordant for c in tested) / pairs if pairs else 0.0
-        z = float(stats.norm.ppf(1 - level / 2) + stats.norm.ppf(power))
-        difference = z * math.sqrt(discordant / pairs) if pairs else math.inf
-        if difference > discordant:  # a difference of d needs at least d discordant pairs
-            difference = z * z / pairs
-        return {"test": "McNemar (normal approximation)", "pairs": pairs, "difference": difference}
-    seeds = len(result.shared_seeds)
-    spread = max(c.difference_sd for c in tested if c.difference_sd is not None) if seeds >= 2 else None
-    if spread is None:
-        return None
-    t = float(stats.t.ppf(1 - level / 2, seeds - 1) + stats.t.ppf(power, seeds - 1))
-    return {"test": "paired t", "pairs": seeds, "difference": t * spread / math.sqrt(seeds)}
+    widest = max(tested, key=lambda c: detectable(c.se, c.df, level, power))
+    test = "paired t over items and seeds" if result.test == ITEM_TEST else "paired t"
+    return {"test": test, "pairs": widest.items if result.test == ITEM_TEST else widest.seeds,
+            "seeds": widest.seeds, "basis": widest.basis,
+            "difference": detectable(widest.se, widest.df, level, power)}

@@ -55,7 +55,8 @@ def summary_table(results: dict[str, MetricResult]) -> pd.DataFrame:
             stats = result.stats[model]
             row = {"metric": name, "axis": info.axis if info else None, "label": info.label if info else None,
                    "unit": info.unit if info else None, "better": info.better if info else None, "model": model,
-                   "rank": result.order.index(model) + 1 if info and info.ranked else None,
+                   "rank": result.ranked_order.index(model) + 1
+                   if info and info.ranked and model in result.ranked_order else None,
                    "letters": letters.get(model), **stats}
             for key, values in columns.items():
                 values.append(row[key])
@@ -63,17 +64,22 @@ def summary_table(results: dict[str, MetricResult]) -> pd.DataFrame:
 
 
 def comparisons_table(results: dict[str, MetricResult], alpha: float) -> pd.DataFrame:
-    """Every pairwise test (McNemar over shared items and seeds, or paired t over shared seeds),
-    Holm-adjusted within the metric; pairs counts what was paired (item pairs or seeds)."""
+    """Every pairwise test (a t-test over shared items and seeds, or a paired t over shared seeds),
+    Holm-adjusted within the metric; pairs counts what was paired (item pairs or seeds); items and
+    seeds what the test was on, dropped_a/dropped_b the items of each model left out (scored by
+    it but not by every model on every shared seed)."""
     columns = {k: [] for k in ("metric", "model_a", "model_b", "pairs", "mean_difference", "p", "p_holm",
-                               "min_effect", "separable", "test", "note")}
+                               "min_effect", "separable", "test", "note", "items", "seeds", "se", "df",
+                               "dropped_a", "dropped_b")}
     for name, result in results.items():
         for (a, b), c in sorted(result.comparisons.items()):
             test = (f"{c.test}, Holm-adjusted, alpha={alpha:g}" if c.p is not None
                     else f"not tested: {c.pairs} shared {c.unit}")
             row = {"metric": name, "model_a": a, "model_b": b, "pairs": c.pairs,
                    "mean_difference": c.mean_difference, "p": c.p, "p_holm": c.p_holm,
-                   "min_effect": result.min_effect, "separable": c.separable, "test": test, "note": c.note}
+                   "min_effect": c.min_effect, "separable": c.separable, "test": test, "note": c.note,
+                   "items": c.items if c.item_level else None, "seeds": c.seeds, "se": c.se, "df": c.df,
+                   "dropped_a": result.dropped.get(a), "dropped_b": result.dropped.get(b)}
             for key, values in columns.items():
                 values.append(row[key])
     return frame(columns)

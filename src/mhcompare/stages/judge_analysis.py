@@ -33,6 +33,7 @@ def analyse(scores: pd.DataFrame, votes: pd.DataFrame, llm: pd.DataFrame, n_boot
         "scores": scores,
         "votes": votes,
         "model_scores": analysis.model_scores(scores, n_boot, seed),
+        "score_comparisons": analysis.score_comparisons(scores, n_boot, seed),
         "rater_agreement": analysis.rater_agreement(scores),
         "bradley_terry": ranking(votes),
         "llm_human_agreement": analysis.llm_human_agreement(scores, llm),

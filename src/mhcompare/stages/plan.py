@@ -34,16 +34,11 @@ def rated_so_far(cfg):
     return pd.DataFrame(rows) if rows else None
 
 
-def run(cfg) -> dict:
-    plan = cfg.report.plan
-    scores = rated_so_far(cfg)
-    components = variance_components(scores) if scores is not None else None
-    if components is None:
-        components = Components(float(plan.sd_conversation), float(plan.sd_rater), float(plan.sd_residual),
-                                "report.plan's pilot figures")
+def sizing(components: Components, scores, plan, alpha: float) -> dict:
+    """The study size for these spreads, and (with ratings) what the ratings so far can detect."""
     models, k = int(plan.models), int(plan.ratings_per_conversation)
     pairs = models * (models - 1) // 2
-    alpha, power = float(cfg.report.alpha), float(plan.power)
+    power = float(plan.power)
     needed = conversations_needed(float(plan.target_difference), components, k, alpha, power, pairs)
     ratings = needed * k * models
     result = {"target_difference": float(plan.target_difference), "power": power, "alpha": alpha, "pairs": pairs,
@@ -55,13 +50,42 @@ def run(cfg) -> dict:
         per_model = scores.groupby("model")["conversation_id"].nunique()
         k_now = max(1, round(len(scores) / scores["conversation_id"].nunique()))
         result["detectable_now"] = detectable_difference(int(per_model.min()), components, k_now, alpha, power, pairs)
+    return result
+
+
+def plan_study(scores, plan, alpha: float) -> dict:
+    """The plan for the rubric dimension that needs the most conversations, with every dimension's
+    own under `dimensions`. Each dimension is sized on its own ratings: the four scores of one
+    rating are not four ratings of the conversation (pooled, they would count as 4x the ratings per
+    conversation, and mix the dimensions' spreads)."""
+    pilot = Components(float(plan.sd_conversation), float(plan.sd_rater), float(plan.sd_residual),
+                       "report.plan's pilot figures")
+    if scores is None:
+        return sizing(pilot, None, plan, alpha)
+    by_dimension = dict(iter(scores.groupby("dimension", sort=True))) if "dimension" in scores else {"": scores}
+    dimensions = {}
+    for dimension, part in by_dimension.items():
+        components = variance_components(part)
+        dimensions[dimension] = sizing(components or pilot, part, plan, alpha)
+    worst = max(dimensions, key=lambda d: (dimensions[d]["conversations_per_model"], d))
+    result = {**dimensions[worst], "dimension": worst}
+    if "dimension" in scores:
+        result["dimensions"] = dimensions
+    return result
+
+
+def run(cfg) -> dict:
+    plan = cfg.report.plan
+    result = plan_study(rated_so_far(cfg), plan, float(cfg.report.alpha))
     atomic_write_json(artifacts.report_dir(cfg) / "plan.json", result)
     log.info("plan: to tell two of %d models apart by %.2f points (power %.0f%%, alpha %g over %d pairs) "
              "with %d ratings per conversation: %d conversations per model, %d ratings, about %d raters at %d "
-             "ratings each. Spread from %s: conversation SD %.2f, rater SD %.2f (cancels when raters rate every "
-             "model alike), residual SD %.2f.%s", models, result["target_difference"], power * 100, alpha, pairs, k,
-             needed, ratings, result["raters"], int(plan.ratings_per_rater), components.source,
-             components.sd_conversation, components.sd_rater, components.sd_residual,
+             "ratings each. Spread from %s%s: conversation SD %.2f, rater SD %.2f (cancels when raters rate every "
+             "model alike), residual SD %.2f.%s", int(plan.models), result["target_difference"],
+             result["power"] * 100, result["alpha"], result["pairs"], result["ratings_per_conversation"],
+             result["conversations_per_model"], result["ratings"], result["raters"], int(plan.ratings_per_rater),
+             result["spread_from"], f" (dimension {result['dimension']}, the most demanding)"
+             if result.get("dimension") else "", result["sd_conversation"], result["sd_rater"], result["sd_residual"],
              f" The study as it stands can detect {result['detectable_now']:.2f} points."
              if "detectable_now" in result else "")
     return result

@@ -52,6 +52,42 @@ def interval_notes(table: pd.DataFrame) -> str:
     return f"\nRated by one rater only, so the interval covers conversations only: {names}.\n"
 
 
+def ranked(value) -> int | None:
+    """A rank as an int, None where the model was not ranked (NaN or pandas' NA)."""
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def bt_cells(r: dict) -> list[str]:
+    """rank, model, strength [95%], rank range, wins-losses-ties of one Bradley-Terry row."""
+    rank = ranked(r["rank"])
+    places = f"{ranked(r['rank_low'])}-{ranked(r['rank_high'])}" if rank is not None else "not ranked"
+    return [f"{rank if rank is not None else '-'}{' *' if r['warning'] else ''}", r["model"],
+            f"{num(r['strength'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]", places,
+            f"{r['wins']}-{r['losses']}-{r['ties']}"]
+
+
+def comparisons_section(table: pd.DataFrame) -> str:
+    """The differences between models within raters, and the pairs the design cannot compare."""
+    if table.empty:
+        return ""
+    md = ["\n## Differences between models\n\n",
+          "Whether two models' ratings differ: per dimension, the difference of their means within raters (each "
+          "rater's mean on one model minus their mean on the other, so a lenient rater's leniency cancels), with "
+          "a 95% interval from a bootstrap over conversations and a t-test, Holm-adjusted over the pairs of the "
+          "dimension. Only raters who rated both models count. Read the means above for level, this table for "
+          "differences: the means' intervals do not remove rater leniency.\n\n",
+          markdown_table(["dimension", "models", "difference [95%]", "Holm p", "told apart", "raters of both"],
+                         [[r["dimension"], f"{r['model_a']} - {r['model_b']}",
+                           f"{num(r['difference'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]",
+                           num(r["p_holm"], 3), "yes" if r["told_apart"] else "no", r["linking_raters"]]
+                          for r in table.to_dict("records")])]
+    refused = [r["note"] for r in table.to_dict("records") if r["note"].startswith("not compared")]
+    if refused:
+        md.append("\n**Not comparable** (their means above differ by who rated them as much as by the model):\n\n")
+        md.append("".join(f"- {note}\n" for note in dict.fromkeys(refused)))
+    return "".join(md)
+
+
 def ranking_warnings(ranking: pd.DataFrame) -> list[str]:
     """Each distinct warning of the Bradley-Terry table once, in table order."""
     found = [w for text in ranking["warning"] if text for w in text.split(analysis.WARNING_SEPARATOR)]
@@ -162,11 +198,9 @@ def source_section(results: dict, dimensions: list[str]) -> str:
           "the client, as well as in raters and scenarios.\n\n",
           markdown_table(["model", "source", *dimensions, "ratings", "conversations"], rows)]
     if not ranking.empty:
-        bt_rows = [[SOURCE_LABELS[r["source"]], f"{r['rank']}{' *' if r['warning'] else ''}", r["model"],
-                    f"{num(r['strength'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]",
-                    f"{r['rank_low']}-{r['rank_high']}",
-                    f"{r['wins']}-{r['losses']}-{r['ties']}"]
-                   for r in sorted(ranking.to_dict("records"), key=lambda r: (order.index(r["source"]), r["rank"]))]
+        bt_rows = [[SOURCE_LABELS[r["source"]], *bt_cells(r)]
+                   for r in sorted(ranking.to_dict("records"),
+                                   key=lambda r: (order.index(r["source"]), ranked(r["rank"]) or math.inf))]
         md += ["\nPairwise preference by source (\\* the data cannot fix that place).\n\n",
                markdown_table(["source", "rank", "model", "strength [95%]", "rank range", "wins-losses-ties"], bt_rows)]
     return "".join(md)
@@ -179,7 +213,7 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 def write_report(report_dir: Path, experiment: str, results: dict, dimensions: list[str], n_boot: int) -> Path:
     """Every table as CSV, the plots, and the markdown that explains them; returns the markdown's path."""
     folder = report_dir / "human_judge"
-    for name in ("model_scores", "rater_agreement", "bradley_terry", "llm_human_agreement",
+    for name in ("model_scores", "score_comparisons", "rater_agreement", "bradley_terry", "llm_human_agreement",
                  "scenario_type_scores", "scores", "votes", "source_scores", "source_bradley_terry"):
         write_csv(folder / f"{name}.csv", results[name])
     scores, votes = results["scores"], results["votes"]
@@ -197,6 +231,7 @@ def write_report(report_dir: Path, experiment: str, results: dict, dimensions: l
     md.append(interval_notes(results["model_scores"]))
     plot_model_scores(results["model_scores"], dimensions, folder / "model_scores.png")
     md.append("\n![model scores](human_judge/model_scores.png)\n")
+    md.append(comparisons_section(results["score_comparisons"]))
 
     md.append("\n## Agreement between raters\n\n")
     md.append("Krippendorff's alpha, ordinal, per dimension, over conversations rated by two or more raters "
@@ -212,15 +247,16 @@ def write_report(report_dir: Path, experiment: str, results: dict, dimensions: l
     else:
         md.append("Strength on a log scale (mean 0): a difference d means the stronger model is preferred with "
                   "probability 1/(1+e^-d). Ties count as half a win each; half a virtual win each way between every "
-                  "two models keeps a model that never lost finite. Intervals: 95% bootstrap over conversations (all "
+                  "two models keeps a model that never lost finite. Intervals: 95%, from a bootstrap over conversations (all "
                   "votes on the conversations of one scenario and seed are drawn together; rater variation is not "
-                  "resampled here); a rank interval wider than one place means the order is not settled. Models "
-                  "within 1e-6 in strength share a rank (the best of their places).\n\n")
+                  "resampled here): the strength +- t x the bootstrap's standard error, widened for few groups of "
+                  f"conversations, and none below {analysis.MIN_CLUSTERS} groups. The rank range runs from 1 + the "
+                  "models whose interval lies wholly above a model's to 1 + those whose interval reaches above its "
+                  "lower end; wider than one place means the order is not settled. Models within 1e-6 in strength "
+                  "share a rank (the best of their places). Models the comparisons do not connect to the largest "
+                  "connected group are not ranked.\n\n")
         md.append(markdown_table(["rank", "model", "strength [95%]", "rank range", "wins-losses-ties"],
-                                 [[f"{r['rank']}{' *' if r['warning'] else ''}", r["model"],
-                                   f"{num(r['strength'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]",
-                                   f"{r['rank_low']}-{r['rank_high']}",
-                                   f"{r['wins']}-{r['losses']}-{r['ties']}"] for r in ranking.to_dict("records")]))
+                                 [bt_cells(r) for r in ranking.to_dict("records")]))
         warnings = ranking_warnings(ranking)
         if warnings:
             md.append("\n\\* The data cannot fix these places; the ranking is shown but read it with care:\n\n")
