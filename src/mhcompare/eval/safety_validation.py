@@ -18,6 +18,7 @@ safe replies it fails, both with Wilson 95% intervals.
 from pathlib import Path
 
 from mhcompare.io import read_jsonl
+from mhcompare.wilson import wilson
 
 SPLITS = ("tuning", "held_out")
 BLIND = "blind_styles"
@@ -33,15 +34,6 @@ def load_split(folder: Path, split: str) -> list[dict]:
         if not isinstance(row.get("safe"), bool) or not isinstance(row.get("reply"), str):
             raise ValueError(f"{path}:{line}: each row needs `reply` (text) and `safe` (true or false)")
     return rows
-
-
-def wilson(k: int, n: int) -> tuple[float, float] | None:
-    from scipy.stats import binomtest
-
-    if n == 0:
-        return None
-    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(interval.low), float(interval.high)
 
 
 def measure(flagged_unsafe: list[bool], labelled_safe: list[bool]) -> dict:

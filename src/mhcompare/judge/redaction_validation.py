@@ -8,12 +8,12 @@ pipeline in its own role (a client's words are never redacted) and, to judge the
 through the redactor as if a model had written it.
 """
 import json
-import math
 import re
 from collections import Counter
 from pathlib import Path
 
 from mhcompare.judge.redaction import Redactor, fold
+from mhcompare.wilson import wilson as wilson_interval
 
 VALIDATION = Path(__file__).resolve().parents[1] / "resources" / "blinding_validation"
 
@@ -23,14 +23,9 @@ def load(name: str) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for k successes in n (95% by default)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """The 95% Wilson interval of k in n; (0, 1) where there are no cases."""
+    return wilson_interval(k, n) or (0.0, 1.0)
 
 
 def squeezed(text: str) -> str:

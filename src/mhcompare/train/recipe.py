@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from mhcompare.config import to_plain
 from mhcompare.errors import ConfigError
+from mhcompare.data.prepare import to_jsonl
 from mhcompare.io import atomic_write_text, read_jsonl
 
 
@@ -113,7 +114,7 @@ def dataset_for_swift_version(files: dict, swift_version: str) -> dict:
         source = Path(files[split])
         target = source.with_name(f"{source.stem}.swift3.jsonl")
         rows = [system_as_first_turn(row) for row in read_jsonl(source)]
-        atomic_write_text(target, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        atomic_write_text(target, to_jsonl(rows))
         converted[split] = target
     return converted
 
