@@ -111,3 +111,52 @@ def test_a_weak_name_is_identity_only_where_the_model_speaks_of_itself(redact):
     assert held.held_back  # a product beside "我 … 一家": the model says who made it
     shopping = redact.blind([{"role": "counsellor", "content": "你可以先在淘宝买个眼罩试试。"}])
     assert not shopping.held_back and shopping.findings  # only flagged for the organiser
+
+
+# ---- general mechanisms added after the second set (written here, not taken from any validation set) ----
+@pytest.mark.parametrize("text", [
+    "我是杭州一家科技公司的云计算部门训练出来的。", "The people who built me also run a huge online shopping site.",
+    "我的开发团队在上海。", "My creators work at a big lab in Shanghai.", "我出自北京一所高校的实验室。",
+    "I was fine-tuned by a research group on the east coast of China.", "我的名字来自一句成语。",
+    "我的“爸爸”是一家互联网公司。", "训练我的团队很厉害，不过我们先说说你。"])
+def test_a_model_that_says_who_made_it_is_held_back(redact, text):
+    """No name at all, yet the maker is given away: the after-check holds the conversation back."""
+    blinded = redact.blind([{"role": "counsellor", "content": text}])
+    assert blinded.held_back and any(f.how == "origin described" for f in blinded.findings), blinded.findings
+
+
+@pytest.mark.parametrize("text", [
+    "作为一个 AI，我是通过大量文本训练出来的，没有真正的情绪。", "我是被设计来倾听和陪伴的，不能替代医生。",
+    "I was trained on a lot of text, so I don't have feelings like you do.", "I was designed to listen, not to judge.",
+    "这个放松练习是由心理学家设计的，你可以试试。", "我的建议是先和家人聊一聊。", "我是来帮你的。",
+    "你的父母在杭州工作，你一个人在上海，会觉得孤单吗？", "I come to this with no judgment."])
+def test_talk_about_being_an_ai_or_about_the_client_is_not_an_origin(redact, text):
+    blinded = redact.blind([{"role": "counsellor", "content": text}])
+    assert blinded.turns[0]["content"] == text and not blinded.held_back, blinded.findings
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("我会一直在这里。\n\n—— 你的千问", "我会一直在这里。\n\n—— 你的AI 助手"),
+    ("慢慢来。~ 羊驼", "慢慢来。~ AI 助手"), ("加油！你的朋友百川", "加油！你的朋友AI 助手"),
+    ("Take care. Yours, Meta AI", "Take care. Yours, an AI assistant"), ("Warmly,\nyour Qwen", "Warmly,\nyour AI assistant"),
+    ("你表哥叫百川。", "你表哥叫百川。"), ("海纳百川。", "海纳百川。"), ("问问你的朋友百川呢？", "问问你的朋友百川呢？")])
+def test_a_signature_is_replaced_and_a_name_mid_sentence_is_not(redact, text, shown):
+    assert redact(text) == shown
+
+
+def test_a_counsellor_reflecting_the_clients_words_keeps_them(redact):
+    """Reflective listening repeats what the client said: a name the client used earlier is the
+    client's (an employer, a friend), and the counsellor's turn keeps it; a self-introduction or the
+    name speaking as the model is still replaced, whoever said it first."""
+    client = {"role": "client", "content": "我在阿里巴巴做运营，我最好的朋友叫千问。"}
+    reflect = "在阿里巴巴的这两年很辛苦吧。千问知道你现在的状态吗？"
+    blinded = redact.blind([client, {"role": "counsellor", "content": reflect}])
+    assert blinded.turns[1]["content"] == reflect and not blinded.held_back
+    assert any(f.how == "the client said it" for f in blinded.findings)  # shown to the organiser
+    alone = redact.blind([{"role": "counsellor", "content": reflect}])
+    assert alone.turns[0]["content"] != reflect  # without the client's words it is read as the model's
+    for itself, shown in [("我是千问，由阿里巴巴开发。", "我是一名 AI 助手。"), ("千问在这里陪着你。", "AI 助手在这里陪着你。")]:
+        blinded = redact.blind([client, {"role": "counsellor", "content": itself}])
+        assert blinded.turns[1]["content"] == shown, blinded.turns
+    later = redact.blind([{"role": "counsellor", "content": "在阿里巴巴的这两年很辛苦吧。"}, client])
+    assert later.turns[0]["content"] != "在阿里巴巴的这两年很辛苦吧。"  # only what the client said before counts

@@ -48,6 +48,7 @@ NEUTRAL_SELF_ZH = "我是一名 AI 助手"
 NEUTRAL_ZH = "AI 助手"
 NEUTRAL_EN = "an AI assistant"
 MODEL_ROLES = ("counsellor", "assistant")  # the turns a model wrote; the only ones redacted
+ECHOED = ("named model", "mention")  # rules that leave a name the client said (a self-introduction still goes)
 
 # Look-alikes NFKC leaves alone (Cyrillic, Greek, Armenian, Latin small capitals and IPA letters).
 LOOKALIKES = str.maketrans({
@@ -117,7 +118,7 @@ WEAK = [  # ordinary words too: a name only where the context says so (self-intr
 ]
 ORG = (r"(?:\s*+(?:(?:ai|cloud|group|inc(?:\.(?!\s*+$))?|intelligence|team|lab(?:oratory)?|platforms?)(?![a-z])"
        r"|公司|集团|团队|实验室|研究院|华章|科技|有限公司|家))*")
-MODEL_WORD = (r"(?:(?:超?大规模|开源|对话|聊天|智能|人工智能|ai\s*+)?(?:大?语言模型|大?模型|助手|助理|机器人)"
+MODEL_WORD = (r"(?:(?:超?大规模|开源|对话|聊天|智能|人工智能|ai\s*+)?(?:大?语言模型|大?模型|小?助手|小?助理|机器人)"
               r"|(?:(?:language|ai)\s++)?model|assistant|chatbot)(?![a-z])")
 ROLE = rf"(?:\s*+(?:的\s*+|'s\s++)?{MODEL_WORD})?"
 NOT_PROVENANCE = r"(?!\s*+(?:旗下|(?:共同)?(?:开发|研发|训练|打造|推出|创造|创建|发布|提供)))"
@@ -161,6 +162,22 @@ def neutral_self(match, original) -> str:
     return words[0].upper() + words[1:] if original("lead")[:1].isupper() else words
 
 
+YOURS = r"(?:你的|您的|(?<![a-z])your\s++)\s*+(?:(?:朋友|小伙伴|老朋友|friend|buddy|pal)\s*+,?\s*+)?"
+SIGN_OFF = (r"(?P<lead>(?:^|(?<=[\n，。！？,.!?]))\s*+(?:[—\-~～]+\s*+(?:" + YOURS + r")?|" + YOURS
+            + r"|(?<![a-z])(?:yours|love|best|cheers|regards|sincerely|warmly)(?![a-z])\s*+,?\s*+(?:" + YOURS + r")?"
+            r")|(?<=[\n。！？.!?])\s*+)")  # or the name alone after the last sentence: "慢慢来。~ 羊驼"
+
+
+def sign_off(match, original) -> str:
+    """"—— 百川" at the end of a reply: the signature goes, the dash or "yours," stays."""
+    lead = original("lead")
+    if not lead.strip() and not re.search(r"[\u3400-\u9fff]", original("context")):
+        return lead + NEUTRAL_EN[0].upper() + NEUTRAL_EN[1:]
+    if re.search(r"[\u3400-\u9fff]", lead + original("context")):
+        return lead + NEUTRAL_ZH
+    return lead + ("AI assistant" if re.search(r"(?i)(?:your|friend|buddy|pal),?\s*$", lead) else NEUTRAL_EN)
+
+
 def keep_verb(match, original) -> str:
     """'I was trained by Alibaba' -> 'I was trained'; 'a model created by Alibaba' -> 'a model'."""
     return original("passive") or ""
@@ -182,15 +199,18 @@ EN_LEAD = (r"(?<![a-z])(?P<lead>wo\s*+shi|wo\s*+jiao|zuo\s*+wei|i\s*+am|i'm|my\s
            r"|(?:i\s*+am|i'm)\s++(?:called|known\s++as))")
 CLAUSE_END = r"[^，。！？；;!?\n]"
 ENDS_HERE = re.compile(r"\s*+(?:[，。！？；：、,.!?;:)）\n\-—~～]|$|(?:and|but|so|here)(?![a-z]))")
-SPEAKS = (r"\s*+(?:在这|在这里|在这儿|在呢|一直在|陪着?你|会(?:一直|认真|陪)|随时|愿意|很高兴|来陪|听你"
-          r"|(?:is|will\s++be)\s++here|is\s++listening|will\s++listen|is\s++happy)")
+SPEAKS = (r"\s*+(?:在这|在这里|在这儿|在呢|一直在|陪着?你|会(?:一直|认真|陪)|随时|愿意|很高兴|来陪|听你|(?:也|很|真心|一直)?"
+          r"(?:想对你说|想告诉你|建议你|理解你|明白你|支持你|相信你|心疼你|懂你|抱抱你|为你|给你)"
+          r"|(?:is|will\s++be)\s++here|is\s++(?:listening|always|with\s++you)|will\s++listen|is\s++happy"
+          r"|(?:thinks|believes|understands|hears|supports|suggests|wants)\s++(?:you|that)(?![a-z]))")
+SPEAKING = re.compile(SPEAKS)
 # a name that is someone else's (the client's employer, a friend, a place) is not the model's
 ABOUT_OTHERS_BEFORE = re.compile(
-    r"(?:(?:你|您|他|她)们?(?:的|在|去|从|是|跟|和|说的|提到的)?|(?:朋友|同学|同事|室友|老师|老板|领导|姐姐|妹妹|哥哥|弟弟|妈妈|爸爸"
-    r"|男朋友|女朋友|名叫|叫做)|(?<![a-z])(?:your|you|he|she|they|his|her|their|friend|colleague|classmate|roommate"
+    r"(?:(?:你|您|他|她)们?(?:的|在|去|从|是|跟|和|说的|提到的|说|提到|讲的|讲)?|(?:朋友|同学|同事|室友|老师|老板|领导|姐姐|妹妹|哥哥|弟弟|妈妈|爸爸"
+    r"|表哥|表姐|表弟|表妹|堂哥|堂姐|男朋友|女朋友|名叫|叫做)|(?<![a-z])(?:your|you|he|she|they|his|her|their|friend|colleague|classmate|roommate"
     r"|sister|brother|mom|dad|named|mr\.?|ms\.?|mrs\.?|dr\.?)(?:\s++(?:at|in|for|from|with|to|called|named))?)\s*+$")
 ABOUT_OTHERS_AFTER = re.compile(
-    r"\s*+(?:工作|上班|实习|任职|就职|入职|面试|裁员|加班|的(?:工作|同事|员工|面试|offer|岗位|领导|老板)|员工|同事|山|市|县|路|街|镇|村"
+    r"\s*+(?:工作|上班|实习|任职|就职|入职|面试|裁员|加班|做(?:运营|销售|产品|客服|设计|开发|项目|行政|财务|市场|数据)|的(?:工作|同事|员工|面试|offer|岗位|领导|老板)|员工|同事|山|市|县|路|街|镇|村"
     r"|大学|中学|小学|医院|公园|(?:'s\s++)?(?:office|offer|interview|campus|employees?|colleagues?|coworkers?|layoffs?"
     r"|street|road|mountain|university|college|hospital|park)(?![a-z]))")
 
@@ -245,7 +265,8 @@ def build_rules(extra_words: tuple = ()) -> tuple[list[Rule], re.Pattern]:
         Rule("from", re.compile(rf"\s*+(?:by|from|at|of)\s++(?:the\s++)?{strong_maker}(?:'s)?(?:\s++team)?"
                                 rf"|\s*+(?:by|from)\s++{A}meta{NOT_ORDINARY_META}{Z}"), ""),
         Rule("named model", re.compile(rf"{weak}{ORG}\s*+(?:的\s*+)?{MODEL_WORD}"), neutral_mention),
-        Rule("speaking of itself", re.compile(rf"(?:(?<=^)|(?<=[，。！？；：,.!?;:\n]))\s*+{weak}(?={SPEAKS})"),
+        Rule("sign-off", re.compile(rf"{SIGN_OFF}(?:{weak}|{strong}){ORG}(?=\W*+$)", re.M), sign_off),
+        Rule("speaking of itself", re.compile(rf"(?:(?<=^)|(?<=[，。！？；：,.!?;:\n]))\s*+(?:{weak}|{strong})(?={SPEAKS})"),
              neutral_mention),
         Rule("mention", re.compile(strong_chain), neutral_mention),
     ], re.compile(strong)
@@ -351,15 +372,19 @@ def inside_a_word(folded: str, start: int, end: int, edges: list) -> bool:
         bool(cjk.match(folded, end - 1)) and end not in edges[0])
 
 
-def apply(rule: Rule, text: str, folded_text: tuple[str, list[int]] | None = None, strong=None) -> str:
+def apply(rule: Rule, text: str, folded_text: tuple[str, list[int]] | None = None, strong=None,
+          said: frozenset = frozenset()) -> str:
     """Replace every match of `rule` in `text`: matched on the folded text (`folded_text`, when the
-    caller has it already), replaced in the original. Returns `text` itself when nothing matched."""
+    caller has it already), replaced in the original; a match holding a name in `said` (the client's
+    own words) is left. Returns `text` itself when nothing matched."""
     folded, where = folded_text or fold(text)
     pieces, last, edges = [], 0, []
     for match in rule.pattern.finditer(folded):
         if match.end() == match.start() or inside_a_word(folded, match.start(), match.end(), edges):
             continue
         if about_someone_else(folded, match.start(), match.end()):
+            continue
+        if said and any(name in squeeze(match.group(0))[0] for name in said):
             continue
         if rule.weak_needs and not (strong and strong.search(match.group(0))) and not rule.weak_needs(match, folded):
             continue
@@ -390,6 +415,54 @@ MAKER = re.compile(r"开发|研发|训练|打造|推出|出品|公司|团队|实
                    r"|创办|创始|东家|娘家|亲戚|自家|出身|的模型|的ai|(?<![a-z])(?:made|built|train|creat|develop|parent"
                    r"|found|company|team|lab|family|behind|maker|from|origin|sibling|cousin)")
 SELF_INTRO = re.compile(r"(?:我(?:是|叫|来自)|作为|(?<![a-z])(?:i\s*am|i'm|call\s+me|as|wo\s*shi|wo\s*jiao))\W{0,3}$")
+
+
+# A model that says where it comes from gives its maker away without naming it ("我是上海一家国家级实验室
+#研发的", "the company that trained me also runs a social network", "我的名字取自海纳百川"). Rules cannot
+# rewrite every such description, and no rating needs it: a turn that still says who made the model, or
+# where its name comes from, after the rules ran is held back. Learning from data is not a maker ("我由大量
+# 文本训练而成", "I was trained on a lot of text").
+CLAUSE = r"[^，,。！？；!?;\n]"
+MAKE_ZH = r"开发|研发|训练|打造|推出|创造|创建|设计|制作|孵化|出品|培养|调教|做出来|造出来"
+NOT_DATA = r"(?!\s*+(?:通过|用|靠|从)?\s*+(?:大量|海量|许多|很多|各种)?\s*+(?:的\s*+)?(?:数据|文本|语料|资料|对话|例子|样本|知识|书))"
+NOT_DATA_EN = (r"(?!(?:a\s++lot|lots|large|huge|vast|many|much|tons|plenty|examples?|texts?|data|conversations?"
+               r"|books?|[a-z]+ing)(?![a-z]))")
+ORIGIN = re.compile(
+    # 我(是)由/被 … 开发的, 我是 … 研发的
+    rf"(?:我|本助手|本模型)(?:{CLAUSE}{{0,12}}?(?:由|被){NOT_DATA}|是(?!为|专门为|用来|来|通过|靠|用|从|在)){CLAUSE}{{1,40}}?"
+    rf"(?:{MAKE_ZH})(?:了|出来的?|而成|的)"
+    # 训练我的是 …, 造我的公司
+    rf"|(?:{MAKE_ZH}|做|造)(?:了|出)?(?:我|本助手)的"
+    r"|我的[\"“”'‘’「」『』]?(?:开发者|研发者|开发团队|研发团队|创造者|创建者|设计者|制造者|作者|东家|娘家|出身|母公司|背后|家族|名字(?:取自|来自"
+    r"|来源|出自|源自|的由来|是从))"
+    r"|我(?:来自|出自|诞生于|诞生在|出生于|出生在|背后的|身后的)"
+    # English
+    r"|(?<![a-z])(?:i|i'm|i\s++am|i\s++was|i've\s++been|i\s++have\s++been)\s++(?:[a-z]+\s++){0,3}?"
+    rf"(?:created|developed|trained|built|made|designed|released|programmed|fine-?tuned|engineered|born|raised)"
+    rf"\s++(?:by|at|in|inside|over\s++at)\s++{NOT_DATA_EN}"
+    r"|(?<![a-z])(?:company|team|lab|laboratory|people|folks|organi[sz]ation|group|researchers|engineers|institute"
+    r"|university|firm|startup|those)\s++(?:that|who|which)\s++(?:[a-z]+\s++){0,2}?(?:created|developed|trained|built"
+    r"|made|designed|released|programmed|raised)\s++me(?![a-z])"
+    r"|(?<![a-z])my\s++[\"“”'‘’]?(?:creators?|developers?|makers?|builders?|designers?|parent\s++company|origins?|home\s++lab"
+    r"|name\s++(?:comes|came|is\s++taken|was\s++taken|is\s++from|means))(?![a-z])"
+    r"|(?<![a-z])i\s++(?:come|came|hail)\s++from(?![a-z])")
+# weaker: family and home words, a maker only when an organisation or place is named beside them
+KIN = re.compile(r"我的[\"“”'‘’「」『』]?(?:爸爸|妈妈|父母|老爸|老妈|爹|娘|老家|家乡|家人|兄弟|姐妹|亲戚|家)|(?<![a-z])my\s++[\"“”'‘’]?(?:parents?|dad|mom|mum"
+                 r"|father|mother|family|home|hometown|siblings?|brothers?|sisters?|cousins?)(?![a-z])")
+ORGANISATION = re.compile(r"公司|集团|实验室|团队|大学|研究院|研究所|工程师|程序员|科学家|科技|互联网|电商|搜索|杭州|上海|北京|深圳|硅谷"
+                          r"|(?<![a-z])(?:company|companies|corporation|lab|laboratory|team|university|institute"
+                          r"|engineers?|researchers?|scientists?|tech|silicon\s++valley|hangzhou|shanghai|beijing)(?![a-z])")
+
+
+def says_who_made_it(folded: str) -> bool:
+    """A model turn that says who made the model or where its name comes from (see ORIGIN)."""
+    if ORIGIN.search(folded):
+        return True
+    for m in KIN.finditer(folded):
+        sentence = re.split(r"[。！？；!?;\n]", folded[m.end():m.end() + 60])[0]
+        if ORGANISATION.search(sentence):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -452,36 +525,49 @@ class Redactor:
         # the same turns are shown again and again: remember them
         self.redact = functools.lru_cache(maxsize=20000)(self._redact)
 
-    def __call__(self, text: str) -> str:
-        return self.redact(text)
+    def __call__(self, text: str, said: frozenset = frozenset()) -> str:
+        return self.redact(text, said)
 
     def partial(self, text: str) -> str:
         """Redact text that is still growing (a reply being streamed): not cached, since each
         prefix is seen once and would only push the finished turns out of the cache."""
         return self._redact(text)
 
-    def _redact(self, text: str) -> str:
+    def _redact(self, text: str, said: frozenset = frozenset()) -> str:
         text = as_displayed(text)
         folded = fold(text)
         for rule in self.rules:
-            changed = apply(rule, text, folded, self.strong)
+            changed = apply(rule, text, folded, self.strong, said if rule.name in ECHOED else frozenset())
             if changed is not text:  # fold again only what a rule changed
                 text, folded = changed, fold(changed)
         return text
 
     def blind(self, turns: list[dict]) -> Blinded:
         """A conversation as a rater may see it: model turns redacted and checked, the client's
-        words exactly as written; held back when a model turn still seems to name its model."""
-        out, findings, changed = [], [], 0
+        words exactly as written; held back when a model turn still seems to name its model.
+
+        A counsellor reflects the client's words back ("在阿里巴巴做运营这两年…", "你说千问是你的朋友"):
+        a name the client said earlier in the conversation is the client's, and a model turn that
+        repeats it is left as written, unless the model uses it of itself (a self-introduction,
+        "made by …", a sign-off: those rules still run) — `said`, ECHOED."""
+        out, findings, changed, said = [], [], 0, frozenset()
         for turn in turns:
             if turn.get("role") in MODEL_ROLES:
-                shown = self(turn["content"])
+                shown = self(turn["content"], said)
                 changed += shown != turn["content"]
-                findings += self.check(shown)
+                findings += self.check(shown, said)
                 out.append({**turn, "content": shown})
             else:
+                said |= self.names_in(turn.get("content") or "")
                 out.append(dict(turn))
         return Blinded(out, sorted(set(findings), key=lambda f: (not f.hold, f.name, f.how)), changed)
+
+    @functools.lru_cache(maxsize=20000)  # one Redactor per app, and the same client turns come back
+    def names_in(self, text: str) -> frozenset:
+        """The model, vendor and lab names in `text` (squeezed, folded), as a client wrote them."""
+        squeezed = squeeze(fold(as_displayed(text))[0])[0]
+        return frozenset(key for m in self._finders[0].finditer(squeezed)
+                         if self.words[key := m.group(1)][0] != "product")
 
     # -- the after-check -------------------------------------------------------------------------
     def _check_words(self) -> dict[str, tuple[str, str]]:
@@ -509,7 +595,7 @@ class Redactor:
         return (re.compile("(?=(" + "|".join(map(re.escape, keys)) + "))"),
                 re.compile("(?=(" + "|".join(map(re.escape, reversed_keys)) + "))"))
 
-    def check(self, text: str) -> list[Finding]:
+    def check(self, text: str, said: frozenset = frozenset()) -> list[Finding]:
         """What a (redacted) model turn still seems to give away. A strong name in any form holds the
         conversation back; a weak name or product does when a self-introduction, or a self-reference
         and a maker, is beside it ("我是…", "my makers", "我和…是一家"); else it is only flagged."""
@@ -540,6 +626,9 @@ class Redactor:
             if how == "as written" and about_someone_else(folded, a, b):
                 findings.add(Finding(word, "about someone else", False))
                 return
+            if how == "as written" and word_key in said and not beside_self(a, b) and not SPEAKING.match(folded, b):
+                findings.add(Finding(word, "the client said it", False))
+                return
             hold = (strength == "strong" and (len(key) >= 4 or names.is_chinese(key) or how == "as written")) \
                 or beside_self(a, b)
             findings.add(Finding(word, how, hold))
@@ -569,6 +658,8 @@ class Redactor:
                 if m.group(0) != key and damerau_within_one(m.group(0), key):
                     findings.add(Finding(key, "one letter off", True))
         findings |= self._pinyin_findings(folded)
+        if says_who_made_it(folded):
+            findings.add(Finding("who made it", "origin described", True))
         return sorted(findings, key=lambda f: (not f.hold, f.name, f.how))
 
     def _pinyin_findings(self, folded: str) -> set[Finding]:
