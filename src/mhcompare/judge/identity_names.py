@@ -21,28 +21,30 @@ import functools
 
 STRONG = {
     "qwen": ["通义千问", "千问", "通义实验室", "阿里云", "阿里巴巴", "达摩院", "qwen", "qwq", "qianwen", "tongyi qianwen",
-             "alibaba", "aliyun", "alibaba cloud", "damo academy", "dashscope", "灵积"],
+             "alibaba", "aliyun", "alibaba cloud", "damo academy", "dashscope", "灵积", "通义万相", "通义听悟", "ali cloud", "alicloud",
+             "通义灵码"],
     "llama": ["meta ai", "metaai", "llama2", "llama3", "code llama", "codellama", "facebook ai", "fair lab"],
     "chatglm": ["chatglm", "智谱", "智谱清言", "zhipu", "zhipuai", "thudm", "codegeex", "cogview", "cogvlm", "cogvideo",
-                "z.ai", "aminer", "清华keg", "知识工程实验室"],
+                "z.ai", "aminer", "清华keg", "thu keg", "thukeg", "知识工程实验室"],
     "internlm": ["internlm", "书生浦语", "浦语", "上海人工智能实验室", "上海ai实验室", "shanghai ai lab", "pjlab",
                  "shanghai ai laboratory", "openxlab", "internvl", "浦江实验室", "书生万象", "opencompass"],
     "baichuan": ["baichuan", "百川智能", "百川大模型", "百小应"],
 }
 WEAK = {
     "qwen": ["通义", "阿里", "ali", "tongyi", "魔搭", "百炼"],
-    "llama": ["llama", "羊驼", "小羊驼", "meta"],
+    "llama": ["llama", "羊驼", "小羊驼", "大羊驼", "美洲驼", "骆马", "meta"],
     "chatglm": ["glm", "清言", "清华", "tsinghua", "keg"],
     "internlm": ["书生", "司南", "商汤", "sensetime"],
     "baichuan": ["百川"],
 }
 PRODUCTS = {
     "qwen": ["淘宝", "天猫", "支付宝", "钉钉", "夸克", "优酷", "高德", "饿了么", "闲鱼", "菜鸟", "盒马", "飞猪", "蚂蚁集团",
-             "taobao", "tmall", "alipay", "dingtalk", "modelscope", "马云", "jack ma", "杭州云栖"],
+             "taobao", "tmall", "alipay", "dingtalk", "modelscope", "马云", "jack ma", "杭州云栖", "马爸爸", "猫厂", "蚂蚁金服",
+             "阿里妈妈", "uc浏览器"],
     "llama": ["facebook", "脸书", "instagram", "whatsapp", "messenger", "threads", "oculus", "扎克伯格", "小扎",
-              "zuckerberg", "杨立昆", "lecun", "pytorch"],
+              "zuckerberg", "杨立昆", "lecun", "pytorch", "元宇宙公司", "metaverse company"],
     "chatglm": ["清华大学", "tsinghua university", "唐杰", "thu"],
-    "internlm": ["商汤科技", "汤晓鸥", "香港中文大学", "openmmlab", "lmdeploy", "xtuner"],
+    "internlm": ["商汤科技", "汤晓鸥", "香港中文大学", "openmmlab", "lmdeploy", "xtuner", "日日新", "sensenova"],
     "baichuan": ["王小川", "搜狗", "sogou", "wang xiaochuan"],
     # where they are, and how people describe them
     "places": ["杭州", "hangzhou", "余杭", "menlo park", "门洛帕克", "五道口", "中关村", "徐汇", "上海的实验室"],

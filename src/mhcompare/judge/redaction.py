@@ -62,15 +62,24 @@ LOOKALIKES = str.maketrans({
     "χ": "x", "ω": "w", "ϲ": "c", "ϳ": "j", "ɯ": "w", "ʍ": "w",
     "・": "·", "•": "·", "‧": "·", "∙": "·", "⋅": "·", "．": ".", "–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-",
     "’": "'", "‘": "'",
+    # Latin letters with a stroke, hook or tail, which NFKD does not take apart
+    "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŧ": "t", "ƀ": "b", "ɨ": "i", "ʉ": "u", "ɓ": "b", "ƈ": "c", "ɗ": "d",
+    "ƒ": "f", "ɠ": "g", "ƙ": "k", "ɱ": "m", "ɲ": "n", "ƥ": "p", "ʠ": "q", "ʂ": "s", "ƭ": "t", "ʋ": "v", "ⱳ": "w",
+    "ƴ": "y", "ȥ": "z", "ɦ": "h", "ɫ": "l", "ɬ": "l", "ɭ": "l", "ɾ": "r", "ꞯ": "q", "ɋ": "q", "ꝗ": "q", "ꝙ": "q",
 })
+# Traditional characters of the names and of how a model says who made it (通義千問, 書生·浦語, 我是由…開發的),
+# read as the simplified ones the vocabulary and rules are written in
+TRADITIONAL = str.maketrans(
+    "義問雲達書語譜華駝實驗萬湯寶貓釘優餓麼閒閑魚鳥馬飛豬螞蟻團臉楊曉鷗學門關匯電頭網絡隊開發訓練煉靈積識應億號廠後這個們來為與於從對說幫聽隨時願裡裏製產區夥計劃",
+    "义问云达书语谱华驼实验万汤宝猫钉优饿么闲闲鱼鸟马飞猪蚂蚁团脸杨晓鸥学门关汇电头网络队开发训练炼灵积识应亿号厂后这个们来为与于从对说帮听随时愿里里制产区伙计划")
 INVISIBLE_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}  # Hangul fillers, braille blank
-MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>\n]{0,80})?/?>|<!--.{0,80}?-->|[*_~`]|\\(?=[^\w\s])")
+MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>\n]{0,240})?/?>|<!--.{0,240}?-->|[*_~`]|\\(?=[^\w\s])")
 ENTITY = re.compile(r"&(?:#\d{1,7}|#x[0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});")
 
 # ---- the names, as regular expressions over folded text (lower case, NFKC) -----------------------
 A = r"(?<![a-z0-9])"           # an ASCII name does not start inside a word ...
 Z = r"(?![a-z])"               # ... nor end inside one (a version number may follow: qwen2.5)
-VERSION_PART = r"[\s\-_.]*+(?:\d+(?:[._]\d+)*[bkm]?|v\d+|chat|instruct|base|turbo|plus|max|pro|it|hf)(?![a-z])"
+VERSION_PART = r"[\s\-_.:]*+(?:\d+(?:[._]\d+)*[bkm]?|v\d+|chat|instruct|base|turbo|plus|max|pro|it|hf)(?![a-z])"
 VERSION = rf"(?:{VERSION_PART})*"  # qwen2.5-7b-instruct, Baichuan 2 - 7B - Chat
 NOT_ORDINARY_META = r"(?!\s*+-?\s*+(?:analy|cogn|data|phor|分析|认知|数据))"
 
@@ -163,9 +172,9 @@ def neutral_self(match, original) -> str:
 
 
 YOURS = r"(?:你的|您的|(?<![a-z])your\s++)\s*+(?:(?:朋友|小伙伴|老朋友|friend|buddy|pal)\s*+,?\s*+)?"
-SIGN_OFF = (r"(?P<lead>(?:^|(?<=[\n，。！？,.!?]))\s*+(?:[—\-~～]+\s*+(?:" + YOURS + r")?|" + YOURS
+SIGN_OFF = (r"(?P<lead>(?:(?:^|(?<=[\n，。！？,.!?]))\s*+(?:[—\-~～]+\s*+(?:" + YOURS + r")?|" + YOURS
             + r"|(?<![a-z])(?:yours|love|best|cheers|regards|sincerely|warmly)(?![a-z])\s*+,?\s*+(?:" + YOURS + r")?"
-            r")|(?<=[\n。！？.!?])\s*+)")  # or the name alone after the last sentence: "慢慢来。~ 羊驼"
+            r")|(?<=[\n。！？.!?])\s*+)[(（\[【]?\s*+)")  # or the name alone after the last sentence: "慢慢来。~ 羊驼"
 
 
 def sign_off(match, original) -> str:
@@ -264,7 +273,7 @@ def build_rules(extra_words: tuple = ()) -> tuple[list[Rule], re.Pattern]:
              said_of_itself),
         Rule("from", re.compile(rf"\s*+(?:by|from|at|of)\s++(?:the\s++)?{strong_maker}(?:'s)?(?:\s++team)?"
                                 rf"|\s*+(?:by|from)\s++{A}meta{NOT_ORDINARY_META}{Z}"), ""),
-        Rule("named model", re.compile(rf"{weak}{ORG}\s*+(?:的\s*+)?{MODEL_WORD}"), neutral_mention),
+        Rule("named model", re.compile(rf"{weak}{ORG}\s*+(?:的\s*+|'s\s++)?{MODEL_WORD}"), neutral_mention),
         Rule("sign-off", re.compile(rf"{SIGN_OFF}(?:{weak}|{strong}){ORG}(?=\W*+$)", re.M), sign_off),
         Rule("speaking of itself", re.compile(rf"(?:(?<=^)|(?<=[，。！？；：,.!?;:\n]))\s*+(?:{weak}|{strong})(?={SPEAKS})"),
              neutral_mention),
@@ -310,7 +319,7 @@ def fold_char(ch: str) -> str:
     if unicodedata.category(ch) == "Cf" or ch in INVISIBLE_LETTERS:  # zero-width, BOM, soft hyphen, bidi
         return ""
     bare = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-    return unicodedata.normalize("NFKC", bare).casefold().translate(LOOKALIKES)
+    return unicodedata.normalize("NFKC", bare).casefold().translate(LOOKALIKES).translate(TRADITIONAL)
 
 
 def fold(text: str) -> tuple[str, list[int]]:
@@ -412,8 +421,10 @@ LEET = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t"
 LEET_I = str.maketrans({"1": "i", "!": "i", "|": "i"})
 FUZZY_NAMES = ("chatglm", "internlm", "baichuan", "qianwen", "alibaba", "tongyiqianwen", "zhipuai")
 MAKER = re.compile(r"开发|研发|训练|打造|推出|出品|公司|团队|实验室|是一家|一家人|同一家|家的|家族|背后|旗下|兄弟|姐妹|同门|出自|来自|做的|造的"
-                   r"|创办|创始|东家|娘家|亲戚|自家|出身|的模型|的ai|(?<![a-z])(?:made|built|train|creat|develop|parent"
-                   r"|found|company|team|lab|family|behind|maker|from|origin|sibling|cousin)")
+                   r"|创办|创始|东家|娘家|亲戚|自家|出身|的模型|的ai|老板|掌门|董事长|爸爸|妈妈"
+                   r"|(?<![a-z])(?:made|built|train|creat|develop|parent|found|company|team|lab|family|behind|maker|from|origin"
+                   r"|sibling|cousin|boss|ceo)")
+OURS = re.compile(r"(?:我们|咱们|咱家|我家|(?<![a-z])(?:our|we\s+at|us\s+at))\s*$")  # "我们阿里", "our Meta family"
 SELF_INTRO = re.compile(r"(?:我(?:是|叫|来自)|作为|(?<![a-z])(?:i\s*am|i'm|call\s+me|as|wo\s*shi|wo\s*jiao))\W{0,3}$")
 
 
@@ -435,20 +446,37 @@ ORIGIN = re.compile(
     rf"|(?:{MAKE_ZH}|做|造)(?:了|出)?(?:我|本助手)的"
     r"|我的[\"“”'‘’「」『』]?(?:开发者|研发者|开发团队|研发团队|创造者|创建者|设计者|制造者|作者|东家|娘家|出身|母公司|背后|家族|名字(?:取自|来自"
     r"|来源|出自|源自|的由来|是从))"
-    r"|我(?:来自|出自|诞生于|诞生在|出生于|出生在|背后的|身后的)"
+    r"|我(?:来自|出自|诞生于|诞生在|出生于|出生在|背后|身后)"
+    rf"|我(?:是)?(?:在|于){CLAUSE}{{1,12}}?(?:出生|诞生|长大|被造出来)"
+    # 我和淘宝是一家人, 我是某家公司的产品
+    rf"|我(?:和|跟|与|同){CLAUSE}{{1,20}}?(?:是一家|一家人|同一家|同一个(?:公司|东家|团队|妈|爹|家)|同门|师出同门|是兄弟|是姐妹|是亲戚"
+    r"|出自同|来自同)"
+    rf"|我是{CLAUSE}{{0,30}}?(?:公司|集团|实验室|团队|大学|研究院|研究所)(?:的|旗下的?|出品的?)(?:产品|模型|作品|孩子|一员|ai|助手)"
     # English
     r"|(?<![a-z])(?:i|i'm|i\s++am|i\s++was|i've\s++been|i\s++have\s++been)\s++(?:[a-z]+\s++){0,3}?"
     rf"(?:created|developed|trained|built|made|designed|released|programmed|fine-?tuned|engineered|born|raised)"
     rf"\s++(?:by|at|in|inside|over\s++at)\s++{NOT_DATA_EN}"
     r"|(?<![a-z])(?:company|team|lab|laboratory|people|folks|organi[sz]ation|group|researchers|engineers|institute"
-    r"|university|firm|startup|those)\s++(?:that|who|which)\s++(?:[a-z]+\s++){0,2}?(?:created|developed|trained|built"
-    r"|made|designed|released|programmed|raised)\s++me(?![a-z])"
+    r"|university|firm|startup|those)\s++(?:that|who|which)\s++(?:[a-z]+\s++){0,2}?(?:made|released|raised)\s++me(?![a-z])"
     r"|(?<![a-z])my\s++[\"“”'‘’]?(?:creators?|developers?|makers?|builders?|designers?|parent\s++company|origins?|home\s++lab"
     r"|name\s++(?:comes|came|is\s++taken|was\s++taken|is\s++from|means))(?![a-z])"
-    r"|(?<![a-z])i\s++(?:come|came|hail)\s++from(?![a-z])")
+    r"|(?<![a-z])i\s++(?:come|came|hail)\s++from(?![a-z])"
+    r"|(?<![a-z])(?:i'm|i\s++am|i\s++was)\s++(?:a\s++|the\s++)?(?:product|creation|brainchild|child|baby|offspring|project)\s++of(?![a-z])"
+    r"|(?<![a-z])i\s++(?:belong\s++to|grew\s++up\s++(?:in|at))(?![a-z])"
+    r"|(?<![a-z])(?:i'm|i\s++am|we're|we\s++are)\s++(?:[a-z]+\s++){0,4}?(?:siblings?|sisters?|brothers?|cousins?|relatives?"
+    r"|family|part\s++of\s++the\s++same|from\s++the\s++same)(?![a-z])")
 # weaker: family and home words, a maker only when an organisation or place is named beside them
 KIN = re.compile(r"我的[\"“”'‘’「」『』]?(?:爸爸|妈妈|父母|老爸|老妈|爹|娘|老家|家乡|家人|兄弟|姐妹|亲戚|家)|(?<![a-z])my\s++[\"“”'‘’]?(?:parents?|dad|mom|mum"
                  r"|father|mother|family|home|hometown|siblings?|brothers?|sisters?|cousins?)(?![a-z])")
+# "… 开发了我", "… built me", "I'm from …": a maker only when the sentence describes one (not "the team built me", nor
+# "AI 助手开发了我" where the rules already replaced the name)
+MADE_ME = re.compile(r"(?:开发|研发|训练|打造|创造|创建|孵化|培养)了我(?![们的])"
+                     r"|(?<![a-z])(?:created|developed|trained|built|designed|programmed|fine-?tuned)\s++me(?![a-z])"
+                     r"|(?<![a-z])(?:i'm|i\s++am)\s++from(?![a-z])")
+DESCRIBES_A_MAKER = re.compile(r"公司|集团|实验室|大学|学院|研究院|研究所|科技|互联网|电商|搜索|社交|购物|杭州|上海|北京|深圳|硅谷|美国|加州"
+                               r"|(?<![a-z])(?:company|corporation|corp|inc|lab|laboratory|university|institute|startup"
+                               r"|e-?commerce|shopping|social|search|tech|giant|silicon|california|hangzhou|shanghai|beijing"
+                               r"|chinese|american)(?![a-z])")
 ORGANISATION = re.compile(r"公司|集团|实验室|团队|大学|研究院|研究所|工程师|程序员|科学家|科技|互联网|电商|搜索|杭州|上海|北京|深圳|硅谷"
                           r"|(?<![a-z])(?:company|companies|corporation|lab|laboratory|team|university|institute"
                           r"|engineers?|researchers?|scientists?|tech|silicon\s++valley|hangzhou|shanghai|beijing)(?![a-z])")
@@ -458,6 +486,11 @@ def says_who_made_it(folded: str) -> bool:
     """A model turn that says who made the model or where its name comes from (see ORIGIN)."""
     if ORIGIN.search(folded):
         return True
+    for m in MADE_ME.finditer(folded):
+        sentence = (re.split(r"[。！？；!?;\n]", folded[max(0, m.start() - 60):m.start()])[-1]
+                    + re.split(r"[。！？；!?;\n]", folded[m.start():m.end() + 60])[0])
+        if DESCRIBES_A_MAKER.search(sentence):
+            return True
     for m in KIN.finditer(folded):
         sentence = re.split(r"[。！？；!?;\n]", folded[m.end():m.end() + 60])[0]
         if ORGANISATION.search(sentence):
@@ -608,8 +641,12 @@ class Redactor:
             before = re.split(r"[。！？；!?;\n]", folded[max(0, a - 24):a])[-1]
             after = re.split(r"[。！？；!?;\n]", folded[b:b + 24])[0]
             around = before + " " + after
-            return bool(SELF_INTRO.search(before) or (SELF.search(around) and MAKER.search(around))
+            return bool(SELF_INTRO.search(before) or OURS.search(before) or (SELF.search(around) and MAKER.search(around))
                         or re.match(rf"\W*+(?:的\s*+)?{MODEL_WORD}", after))
+
+        def speaks_as_itself(a: int, b: int) -> bool:
+            """"L1ama 在这里陪你": a name opening a clause, then what the model does for the client."""
+            return bool(re.search(r"(?:^|[，。！？；：,.!?;:\n])\s*$", folded[:a]) and SPEAKING.match(folded, b))
 
         def found(key: str, word_key: str, start: int, end: int, how: str) -> None:
             strength, word = self.words[word_key]
@@ -630,7 +667,7 @@ class Redactor:
                 findings.add(Finding(word, "the client said it", False))
                 return
             hold = (strength == "strong" and (len(key) >= 4 or names.is_chinese(key) or how == "as written")) \
-                or beside_self(a, b)
+                or beside_self(a, b) or speaks_as_itself(a, b)
             findings.add(Finding(word, how, hold))
 
         forward, backward = self._finders
