@@ -20,7 +20,7 @@ Pinyin spellings of every Chinese name are derived (pypinyin), not listed by han
 import functools
 
 STRONG = {
-    "qwen": ["通义千问", "千问", "通义实验室", "阿里云", "阿里巴巴", "达摩院", "qwen", "qwq", "qianwen", "tongyi qianwen",
+    "qwen": ["通义千问", "千问", "通义实验室", "阿里云", "阿里巴巴", "达摩院", "qwen", "qwq", "tongyi qianwen",
              "alibaba", "aliyun", "alibaba cloud", "damo academy", "dashscope", "灵积", "通义万相", "通义听悟", "ali cloud", "alicloud",
              "通义灵码"],
     "llama": ["meta ai", "metaai", "llama2", "llama3", "code llama", "codellama", "facebook ai", "fair lab"],
@@ -32,7 +32,7 @@ STRONG = {
 }
 WEAK = {
     "qwen": ["通义", "阿里", "ali", "tongyi", "魔搭", "百炼"],
-    "llama": ["llama", "羊驼", "小羊驼", "大羊驼", "美洲驼", "骆马", "meta"],
+    "llama": ["llama", "羊驼", "小羊驼", "大羊驼", "美洲驼", "骆马", "meta", "fb"],
     "chatglm": ["glm", "清言", "清华", "tsinghua", "keg"],
     "internlm": ["书生", "司南", "商汤", "sensetime"],
     "baichuan": ["百川"],
@@ -42,7 +42,7 @@ PRODUCTS = {
              "taobao", "tmall", "alipay", "dingtalk", "modelscope", "马云", "jack ma", "杭州云栖", "马爸爸", "猫厂", "蚂蚁金服",
              "阿里妈妈", "uc浏览器"],
     "llama": ["facebook", "脸书", "instagram", "whatsapp", "messenger", "threads", "oculus", "扎克伯格", "小扎",
-              "zuckerberg", "杨立昆", "lecun", "pytorch", "元宇宙公司", "metaverse company"],
+              "zuckerberg", "杨立昆", "lecun", "pytorch", "元宇宙公司", "metaverse company", "quest"],
     "chatglm": ["清华大学", "tsinghua university", "唐杰", "thu"],
     "internlm": ["商汤科技", "汤晓鸥", "香港中文大学", "openmmlab", "lmdeploy", "xtuner", "日日新", "sensenova"],
     "baichuan": ["王小川", "搜狗", "sogou", "wang xiaochuan"],
@@ -71,7 +71,14 @@ def words(table: dict) -> list[str]:
     return sorted({w for names in table.values() for w in names}, key=len, reverse=True)
 
 
-def with_pinyin(table: dict) -> list[str]:
-    """The words, and each Chinese one also as its pinyin ("tong yi qian wen")."""
-    return sorted({*words(table), *(" ".join(pinyin_of(w)) for w in words(table) if pinyin_of(w))},
+def with_pinyin(table: dict, syllables=range(1, 99)) -> list[str]:
+    """The words, and each Chinese one also as its pinyin ("tong yi qian wen") where it has so many
+    `syllables`."""
+    return sorted({*words(table), *(" ".join(pinyin_of(w)) for w in words(table) if len(pinyin_of(w)) in syllables)},
                   key=len, reverse=True)
+
+
+def short_pinyin(table: dict) -> list[str]:
+    """Two-syllable names in pinyin ("qian wen", "zhi pu"): people are called that too ("Qianwen's
+    visits"), so even a strong name's pinyin is a name only in context."""
+    return sorted({" ".join(pinyin_of(w)) for w in words(table) if len(pinyin_of(w)) == 2}, key=len, reverse=True)

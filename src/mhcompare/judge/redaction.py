@@ -96,16 +96,16 @@ def spelled(word: str) -> str:
     return A + (tone + r"[\s\-_']*+").join(parts) + tone + Z
 
 
-def vocabulary(table: dict, version: bool) -> list[str]:
+def vocabulary(words: list[str], version: bool) -> list[str]:
     """The rest of the vocabulary (identity_names.py), with its pinyin, as patterns."""
-    return [spelled(w) + (VERSION if version else "") for w in names.with_pinyin(table)
-            if fold(w)[0] != "meta"]  # "meta" has its own rule (meta分析 is not a name)
+    return [spelled(w) + (VERSION if version else "") for w in words
+            if fold(w)[0] not in ("meta", "千问")]  # own rules below: meta分析 and 千问万问 are not names
 
 
 STRONG = [  # always a model, vendor or lab
     # Qwen / 通义千问 / Alibaba
-    rf"{A}qwen{VERSION}", rf"{A}tongyi(?:\s*+qianwen)?{Z}", rf"{A}qianwen{Z}",
-    rf"通义(?:[\s·]*+千问)?{VERSION}", rf"千问{VERSION}",
+    rf"{A}qwen{VERSION}", rf"{A}tongyi\s*+qianwen{Z}",
+    rf"通义(?:[\s·]*+千问)?{VERSION}", rf"(?<!万)千问(?![万百]问){VERSION}",  # not 千问万问
     rf"{A}(?:alibaba|aliyun)(?:\s*+(?:cloud|group))?{Z}", r"阿里云", r"阿里巴巴(?:集团)?", r"达摩院", rf"{A}damo\s*+academy{Z}",
     # Llama / Meta
     rf"{A}(?:meta\s*+)?llama(?:{VERSION_PART})+", rf"{A}llama(?=\s*+(?:model|模型|大模型|chat|assistant))",
@@ -128,7 +128,9 @@ WEAK = [  # ordinary words too: a name only where the context says so (self-intr
 ORG = (r"(?:\s*+(?:(?:ai|cloud|group|inc(?:\.(?!\s*+$))?|intelligence|team|lab(?:oratory)?|platforms?)(?![a-z])"
        r"|公司|集团|团队|实验室|研究院|华章|科技|有限公司|家))*")
 MODEL_WORD = (r"(?:(?:超?大规模|开源|对话|聊天|智能|人工智能|ai\s*+)?(?:大?语言模型|大?模型|小?助手|小?助理|机器人)"
-              r"|(?:(?:language|ai)\s++)?model|assistant|chatbot)(?![a-z])")
+              r"|(?:(?:language|ai)\s++)?model|assistant|chatbot"
+              r"|ai(?!\s*+(?:专业|课程|课|研究|方向|行业|领域|技术|产品|芯片|公司|工程师|course|class|major|research|industry"
+              r"|company|engineer|chip|ethic|art|tool|app)))(?![a-z])")
 ROLE = rf"(?:\s*+(?:的\s*+|'s\s++)?{MODEL_WORD})?"
 NOT_PROVENANCE = r"(?!\s*+(?:旗下|(?:共同)?(?:开发|研发|训练|打造|推出|创造|创建|发布|提供)))"
 JOIN = r"(?:\s*+(?:和|与|及|、|/|&|'s|的|and(?![a-z]))\s*+|\s*+)"  # one way only to read a space
@@ -250,8 +252,9 @@ def build_rules(extra_words: tuple = ()) -> tuple[list[Rule], re.Pattern]:
     """The rules in the order they run: self-introductions first (they may contain provenance), then
     provenance, then any mention left. Names the organiser added (judge.redact) are identity in
     context only, as weak names are: "我是 ChatGPT" is replaced, "你用过 ChatGPT 吗" is not."""
-    strong = alternatives([*STRONG, *vocabulary(names.STRONG, version=True)])
-    weak = alternatives([*WEAK, *vocabulary(names.WEAK, version=False), *(rf"{A}{re.escape(fold(w)[0])}{VERSION}{Z}" for w in extra_words)])
+    strong = alternatives([*STRONG, *vocabulary(names.with_pinyin(names.STRONG, syllables=range(3, 99)), version=True)])
+    weak = alternatives([*WEAK, *vocabulary(names.with_pinyin(names.WEAK), version=False),
+                         *vocabulary(names.short_pinyin(names.STRONG), version=False), *(rf"{A}{re.escape(fold(w)[0])}{VERSION}{Z}" for w in extra_words)])
     any_name = alternatives([strong, weak])
     strong_chain, any_chain = chain(strong), chain(any_name)
     any_maker = chain(any_name, role=False)
@@ -274,7 +277,8 @@ def build_rules(extra_words: tuple = ()) -> tuple[list[Rule], re.Pattern]:
         Rule("from", re.compile(rf"\s*+(?:by|from|at|of)\s++(?:the\s++)?{strong_maker}(?:'s)?(?:\s++team)?"
                                 rf"|\s*+(?:by|from)\s++{A}meta{NOT_ORDINARY_META}{Z}"), ""),
         Rule("named model", re.compile(rf"{weak}{ORG}\s*+(?:的\s*+|'s\s++)?{MODEL_WORD}"), neutral_mention),
-        Rule("sign-off", re.compile(rf"{SIGN_OFF}(?:{weak}|{strong}){ORG}(?=\W*+$)", re.M), sign_off),
+        Rule("sign-off", re.compile(rf"{SIGN_OFF}(?:{weak}|{strong}){ORG}(?=\s*+(?:陪(?:着)?你|在这里|在呢|with\s++you|here)?\W*+$)",
+                                   re.M), sign_off),
         Rule("speaking of itself", re.compile(rf"(?:(?<=^)|(?<=[，。！？；：,.!?;:\n]))\s*+(?:{weak}|{strong})(?={SPEAKS})"),
              neutral_mention),
         Rule("mention", re.compile(strong_chain), neutral_mention),
@@ -355,7 +359,7 @@ def segmenter():
         for word in names.words(table):
             if names.is_chinese(word):
                 word = fold(word)[0].replace(" ", "")
-                tokenizer.add_word(word, max(tokenizer.FREQ.get(word, 0), 2000))
+                tokenizer.add_word(word, max(tokenizer.FREQ.get(word, 0), 20))  # a word, not a common one: 心智/谱系 stays
     return tokenizer
 
 
@@ -419,11 +423,12 @@ def apply(rule: Rule, text: str, folded_text: tuple[str, list[int]] | None = Non
 LEET = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s",
                       "|": "l", "!": "i"})
 LEET_I = str.maketrans({"1": "i", "!": "i", "|": "i"})
-FUZZY_NAMES = ("chatglm", "internlm", "baichuan", "qianwen", "alibaba", "tongyiqianwen", "zhipuai")
-MAKER = re.compile(r"开发|研发|训练|打造|推出|出品|公司|团队|实验室|是一家|一家人|同一家|家的|家族|背后|旗下|兄弟|姐妹|同门|出自|来自|做的|造的"
+FUZZY_NAMES = ("chatglm", "internlm", "baichuan", "alibaba", "tongyiqianwen", "zhipuai")  # not people's names
+MAKER = re.compile(r"(?:找到|见到|遇到|用到|碰到|用过|认识)我|(?<![a-z])(?:find|meet|see|use|found|met|used)\s+me(?![a-z])|开发|研发|训练|打造|推出|出品|公司|团队|实验室|是一家|一家人|同一家|家的|家族|背后|旗下|兄弟|姐妹|同门|出自|来自|做的|造的"
                    r"|创办|创始|东家|娘家|亲戚|自家|出身|的模型|的ai|老板|掌门|董事长|爸爸|妈妈"
                    r"|(?<![a-z])(?:made|built|train|creat|develop|parent|found|company|team|lab|family|behind|maker|from|origin"
                    r"|sibling|cousin|boss|ceo)")
+IDIOM = re.compile(r"千问[万百]问|万千问")  # phrases that hold a name and are not one (jieba knows no such word)
 OURS = re.compile(r"(?:我们|咱们|咱家|我家|(?<![a-z])(?:our|we\s+at|us\s+at))\s*$")  # "我们阿里", "our Meta family"
 SELF_INTRO = re.compile(r"(?:我(?:是|叫|来自)|作为|(?<![a-z])(?:i\s*am|i'm|call\s+me|as|wo\s*shi|wo\s*jiao))\W{0,3}$")
 
@@ -440,7 +445,7 @@ NOT_DATA_EN = (r"(?!(?:a\s++lot|lots|large|huge|vast|many|much|tons|plenty|examp
                r"|books?|[a-z]+ing)(?![a-z]))")
 ORIGIN = re.compile(
     # 我(是)由/被 … 开发的, 我是 … 研发的
-    rf"(?:我|本助手|本模型)(?:{CLAUSE}{{0,12}}?(?:由|被){NOT_DATA}|是(?!为|专门为|用来|来|通过|靠|用|从|在)){CLAUSE}{{1,40}}?"
+    rf"(?:我|本助手|本模型)(?:{CLAUSE}{{0,12}}?(?:由|被){NOT_DATA}|是(?!为|专门为|用来|来|通过|靠|用|从|在))(?P<agent>{CLAUSE}{{1,40}}?)"
     rf"(?:{MAKE_ZH})(?:了|出来的?|而成|的)"
     # 训练我的是 …, 造我的公司
     rf"|(?:{MAKE_ZH}|做|造)(?:了|出)?(?:我|本助手)的"
@@ -455,7 +460,7 @@ ORIGIN = re.compile(
     # English
     r"|(?<![a-z])(?:i|i'm|i\s++am|i\s++was|i've\s++been|i\s++have\s++been)\s++(?:[a-z]+\s++){0,3}?"
     rf"(?:created|developed|trained|built|made|designed|released|programmed|fine-?tuned|engineered|born|raised)"
-    rf"\s++(?:by|at|in|inside|over\s++at)\s++{NOT_DATA_EN}"
+    rf"\s++(?:by|at|in|inside|over\s++at)\s++{NOT_DATA_EN}(?P<agent_en>[^,.;:!?\n]{{0,60}})"
     r"|(?<![a-z])(?:company|team|lab|laboratory|people|folks|organi[sz]ation|group|researchers|engineers|institute"
     r"|university|firm|startup|those)\s++(?:that|who|which)\s++(?:[a-z]+\s++){0,2}?(?:made|released|raised)\s++me(?![a-z])"
     r"|(?<![a-z])my\s++[\"“”'‘’]?(?:creators?|developers?|makers?|builders?|designers?|parent\s++company|origins?|home\s++lab"
@@ -482,10 +487,24 @@ ORGANISATION = re.compile(r"公司|集团|实验室|团队|大学|研究院|研�
                           r"|engineers?|researchers?|scientists?|tech|silicon\s++valley|hangzhou|shanghai|beijing)(?![a-z])")
 
 
+GENERIC_MAKER = re.compile(
+    r"一个|一家|一群|一支|一些|一位|几位|某个|某家|人工智能|ai|科技|技术|研究人员|研究员|研究|工程师|开发者|开发人员|技术人员|程序员|科学家"
+    r"|专家|人员|人类|公司|团队|机构|组织|专门|共同|大型|的|们|是|由|被|和|与|及|很多|许多|\s"
+    r"|(?<![a-z])(?:a|an|the|some|many|lots|of|and|ai|artificial|intelligence|tech|technology|company|companies|teams?"
+    r"|groups?|engineers?|researchers?|developers?|people|scientists?|humans?|folks|labs?|organi[sz]ations?|who|that)(?![a-z])")
+
+
+def describes_a_maker(agent: str) -> bool:
+    """"上海一家国家级实验室", "a government-backed lab in Shanghai": more than "一家人工智能公司" / "an AI company"."""
+    return len(re.sub(r"[\W_]", "", GENERIC_MAKER.sub("", agent))) >= 2
+
+
 def says_who_made_it(folded: str) -> bool:
     """A model turn that says who made the model or where its name comes from (see ORIGIN)."""
-    if ORIGIN.search(folded):
-        return True
+    for m in ORIGIN.finditer(folded):
+        agent = m.group("agent") if m.group("agent") is not None else m.group("agent_en")
+        if agent is None or describes_a_maker(agent):
+            return True
     for m in MADE_ME.finditer(folded):
         sentence = (re.split(r"[。！？；!?;\n]", folded[max(0, m.start() - 60):m.start()])[-1]
                     + re.split(r"[。！？；!?;\n]", folded[m.start():m.end() + 60])[0])
@@ -608,11 +627,15 @@ class Redactor:
         (strength, the word); the strongest reading wins where two words squeeze alike."""
         out: dict[str, tuple[str, str]] = {}
         tables = [("product", names.PRODUCTS), ("weak", names.WEAK), ("strong", names.STRONG)]
+        for strength, table in tables:  # pinyin first, so that a word as written wins ("zhipu" is strong)
+            for word in names.words(table):
+                spoken = names.pinyin_of(word)  # two syllables are a person's name too: weak
+                if len(spoken) >= 2:
+                    out["".join(spoken)] = ("weak" if len(spoken) == 2 and strength == "strong" else strength, word)
         for strength, table in tables:
             for word in names.words(table):
-                for key in (squeeze(fold(word)[0])[0], "".join(names.pinyin_of(word))):
-                    if len(key) >= 2:
-                        out[key] = (strength, word)
+                if len(key := squeeze(fold(word)[0])[0]) >= 2:
+                    out[key] = (strength, word)
         for word in self.extra:
             out.setdefault(squeeze(fold(word)[0])[0], ("weak", word))
         for word in ("qwen", "chatglm", "internlm", "baichuan", "通义千问", "千问"):
@@ -638,11 +661,13 @@ class Redactor:
         findings = set()
 
         def beside_self(a: int, b: int) -> bool:
-            before = re.split(r"[。！？；!?;\n]", folded[max(0, a - 24):a])[-1]
-            after = re.split(r"[。！？；!?;\n]", folded[b:b + 24])[0]
+            before = re.split(r"[。！？；!?;\n]", folded[max(0, a - 80):a])[-1]
+            after = re.split(r"[。！？；!?;\n]", folded[b:b + 80])[0]
             around = before + " " + after
             return bool(SELF_INTRO.search(before) or OURS.search(before) or (SELF.search(around) and MAKER.search(around))
                         or re.match(rf"\W*+(?:的\s*+)?{MODEL_WORD}", after))
+
+        idioms = [m.span() for m in IDIOM.finditer(squeezed)]
 
         def speaks_as_itself(a: int, b: int) -> bool:
             """"L1ama 在这里陪你": a name opening a clause, then what the model does for the client."""
@@ -655,13 +680,13 @@ class Redactor:
             if parted and len(key) < 4:
                 return
             if names.is_chinese(key):
-                if inside_a_word(squeezed, start, end, edges):
+                if inside_a_word(squeezed, start, end, edges) or any(s <= start and end <= e for s, e in idioms):
                     return
             elif (a > 0 and folded[a - 1].isascii() and folded[a - 1].isalpha()) or (
                     b < len(folded) and folded[b].isascii() and folded[b].isalpha()):
                 return  # inside a longer Latin word ("metabolism")
-            if how == "as written" and about_someone_else(folded, a, b):
-                findings.add(Finding(word, "about someone else", False))
+            if how == "as written" and about_someone_else(folded, a, b):  # a strong name still holds beside "me"
+                findings.add(Finding(word, "about someone else", strength == "strong" and beside_self(a, b)))
                 return
             if how == "as written" and word_key in said and not beside_self(a, b) and not SPEAKING.match(folded, b):
                 findings.add(Finding(word, "the client said it", False))
