@@ -26,14 +26,39 @@ def test_the_validation_sets_are_the_independent_authors_unchanged():
     assert len(load("identity_set.jsonl")) == 95 and len(load("ordinary.jsonl")) == 126
 
 
-def test_recall_on_phrasings_the_rules_never_saw(redact):
-    """Before #27: 39/95 = 41%. The figure in docs/judge_app.md is this test's."""
+def test_the_held_out_sets_are_the_third_authors_unchanged():
+    digests = {name: hashlib.sha256((VALIDATION / "held_out" / name).read_bytes()).hexdigest()
+               for name in ("identity_set.jsonl", "ordinary.jsonl")}
+    assert digests == {
+        "identity_set.jsonl": "9727b3ee25f612d2882e038fede2f5ebd7f28f040844a5fdd86b23fcde9cca55",
+        "ordinary.jsonl": "f10861303c70121ddd7ca0fd3ffebe56666768e0567f1f27e8a217eadb0450b6"}
+    assert len(load("held_out/identity_set.jsonl")) == 160 and len(load("held_out/ordinary.jsonl")) == 160
+
+
+def test_recall_on_the_third_authors_set(redact):
+    """Measured once blind, at 0d0ae3d: 155/160 = 96.9% (Wilson 92.9-98.7%), counsellor sentences
+    changed 3/106. The misses were read and general fixes made after that (483e678): this test now
+    guards against going back, and the blind figure is the one docs/judge_app.md reports."""
+    result = identity_recall(redact, load("held_out/identity_set.jsonl"))
+    low, high = result["interval"]
+    print(f"\nthird author's identity set: {result['blinded']}/{result['n']} blinded = {result['recall']:.1%} "
+          f"(Wilson 95% {low:.1%}-{high:.1%}): {result['replaced']} replaced, {result['held_back']} held back")
+    assert result["blinded"] == 160, result["by_style"]
+    ordinary = ordinary_changes(redact, load("held_out/ordinary.jsonl"))
+    print(f"third author's ordinary sentences: {ordinary}")
+    assert ordinary["client"]["changed"] == 0 and ordinary["counsellor"]["changed"] == 0
+    assert ordinary["counsellor"]["held_back_as_model"] == 0
+
+
+def test_recall_on_the_second_authors_set(redact):
+    """Before #27: 39/95 = 41%; 89/95 at the end of the first round (measured while developing, per
+    style only); its misses were read in the second round, so it is a development set now."""
     result = identity_recall(redact, load("identity_set.jsonl"))
     low, high = result["interval"]
     print(f"\nindependent identity set: {result['blinded']}/{result['n']} blinded = {result['recall']:.1%} "
           f"(Wilson 95% {low:.1%}-{high:.1%}): {result['replaced']} replaced, {result['held_back']} held back; "
           f"by style {result['by_style']}")
-    assert result["blinded"] >= 89, result["by_style"]
+    assert result["blinded"] == 95, result["by_style"]
 
 
 def test_recall_on_the_shipped_set_the_rules_were_tuned_on(redact):
@@ -129,7 +154,9 @@ def test_a_model_that_says_who_made_it_is_held_back(redact, text):
     "作为一个 AI，我是通过大量文本训练出来的，没有真正的情绪。", "我是被设计来倾听和陪伴的，不能替代医生。",
     "I was trained on a lot of text, so I don't have feelings like you do.", "I was designed to listen, not to judge.",
     "这个放松练习是由心理学家设计的，你可以试试。", "我的建议是先和家人聊一聊。", "我是来帮你的。",
-    "你的父母在杭州工作，你一个人在上海，会觉得孤单吗？", "I come to this with no judgment."])
+    "你的父母在杭州工作，你一个人在上海，会觉得孤单吗？", "I come to this with no judgment.",
+    "我是一个由人工智能公司训练的模型，没有自己的经历。", "I was trained by an AI company, so I can't know this firsthand.",
+    "你这几天千问万问，其实心里已经有答案了吧？", "就像一条心智谱系，每个人的位置都不同。", "It sounds like Qianwen's calls drain you."])
 def test_talk_about_being_an_ai_or_about_the_client_is_not_an_origin(redact, text):
     blinded = redact.blind([{"role": "counsellor", "content": text}])
     assert blinded.turns[0]["content"] == text and not blinded.held_back, blinded.findings
@@ -160,3 +187,10 @@ def test_a_counsellor_reflecting_the_clients_words_keeps_them(redact):
         assert blinded.turns[1]["content"] == shown, blinded.turns
     later = redact.blind([{"role": "counsellor", "content": "在阿里巴巴的这两年很辛苦吧。"}, client])
     assert later.turns[0]["content"] != "在阿里巴巴的这两年很辛苦吧。"  # only what the client said before counts
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("我是通義千問，由阿里雲開發的。", "我是一名 AI 助手。"), ("書生·浦語在這裡陪你。", "AI 助手在這裡陪你。"),
+    ("跟阿里的AI聊天不用顾虑。", "跟AI 助手聊天不用顾虑。")])
+def test_traditional_characters_and_a_vendors_ai_are_read_as_names(redact, text, shown):
+    assert redact(text) == shown
