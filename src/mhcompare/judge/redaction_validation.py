@@ -3,7 +3,8 @@
 resources/blinding_validation/ holds two sets by an author who saw neither the code nor the
 shipped phrasings (its README says how they were made). Each identity text is one model turn; it
 counts as blinded when none of its revealing substrings is left in what a rater would see, or when
-the conversation would be held back from rating. Each ordinary sentence is put through the
+the conversation would be held back from rating; where an item carries the client's turn before it
+(`client_before`), that turn comes first, as in a real conversation. Each ordinary sentence is put through the
 pipeline in its own role (a client's words are never redacted) and, to judge the rules themselves,
 through the redactor as if a model had written it.
 """
@@ -37,14 +38,21 @@ def reveals_left(shown: str, reveals: list[str]) -> list[str]:
     return [r for r in reveals if r in shown or (squeezed(r) and squeezed(r) in squeezed(shown))]
 
 
+def conversation(item: dict, role: str = "counsellor") -> list[dict]:
+    """The item as a turn in its role, after the client's turn it answers where the set gives one
+    (`client_before`)."""
+    before = [{"role": "client", "content": item["client_before"]}] if item.get("client_before") else []
+    return [*before, {"role": role, "content": item["text"]}]
+
+
 def identity_recall(redactor: Redactor, items: list[dict]) -> dict:
     """Blinded = replaced (no reveal left) or held back; per style too."""
     replaced = held = 0
     by_style, of_style = Counter(), Counter()
     for item in items:
-        blinded = redactor.blind([{"role": "counsellor", "content": item["text"]}])
+        blinded = redactor.blind(conversation(item))
         of_style[item["style"]] += 1
-        if not reveals_left(blinded.turns[0]["content"], item["reveals"]):
+        if not reveals_left(blinded.turns[-1]["content"], item["reveals"]):
             replaced += 1
         elif blinded.held_back:
             held += 1
@@ -62,13 +70,13 @@ def ordinary_changes(redactor: Redactor, items: list[dict]) -> dict:
     out = {}
     for role in sorted({i["role"] for i in items}):
         rows = [i for i in items if i["role"] == role]
-        shown = [redactor.blind([{"role": role, "content": i["text"]}]) for i in rows]
-        as_model = [redactor.blind([{"role": "counsellor", "content": i["text"]}]) for i in rows]
+        shown = [redactor.blind(conversation(i, role)) for i in rows]
+        as_model = [redactor.blind(conversation(i)) for i in rows]
         out[role] = {"n": len(rows),
-                     "changed": sum(b.turns[0]["content"] != i["text"] for b, i in zip(shown, rows, strict=True)),
-                     "changed_as_model": sum(b.turns[0]["content"] != i["text"]
+                     "changed": sum(b.turns[-1]["content"] != i["text"] for b, i in zip(shown, rows, strict=True)),
+                     "changed_as_model": sum(b.turns[-1]["content"] != i["text"]
                                              for b, i in zip(as_model, rows, strict=True)),
                      "held_back_as_model": sum(b.held_back for b in as_model),
                      "changed_styles": sorted({i["style"] for b, i in zip(as_model, rows, strict=True)
-                                               if b.turns[0]["content"] != i["text"]})}
+                                               if b.turns[-1]["content"] != i["text"]})}
     return out
