@@ -53,7 +53,8 @@ class SignInThrottle:
             sql.execute(tx, FORGET, since=since)
             recent = {key: [at for (at,) in sql.all_rows(tx, RECENT, counted=key, since=since, limit=self.limit)]
                       for key in self.keys(address, token)}
-            waits = [math.ceil(times[-1] + self.window_s - now) for times in recent.values() if len(times) >= self.limit]
+            waits = [math.ceil(times[-1] + self.window_s - now)
+                     for times in recent.values() if len(times) >= self.limit]
             if waits:
                 return max(1, *waits)
             for key in recent:

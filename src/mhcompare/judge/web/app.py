@@ -70,9 +70,10 @@ def create_app(settings: AppSettings):
                               "`Authorization: Bearer <invitation token>`, the organiser with the admin token. "
                               "Browser sessions (cookies) must also send the page's CSRF token in "
                               f"`{CSRF_HEADER}` on POST.")
+    limit = settings.sign_in_failures_per_minute
     app.state.judge = Judge(settings, database, redact,
-                            throttle=SignInThrottle(database, "rater", settings.sign_in_failures_per_minute, 60.0),
-                            admin_throttle=SignInThrottle(database, "admin", settings.sign_in_failures_per_minute, 60.0),
+                            throttle=SignInThrottle(database, "rater", limit, 60.0),
+                            admin_throttle=SignInThrottle(database, "admin", limit, 60.0),
                             templates=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True),
                             http=live_http_client() if settings.live is not None else None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
