@@ -27,12 +27,18 @@ SERVED = {"alpha-model": "Qwen2.5-7B-Instruct-sft", "beta-model": "Meta-Llama-3.
 FAULTS = [("出错$", "error"), ("超时$", "hang"), ("卡住$", "stall"), ("中断$", "drop")]  # on the last words only
 TIMEOUT_S = 2
 ALPHA_NUL_SAYS = "听起来你很累。\x00我在这里陪你。"  # a NUL in a model's reply (PostgreSQL cannot store one)
+# "Meta" is a name here only once "我" arrives, 66 characters later in the same clause (a provenance
+# clause said of itself, redaction.py), far past the 24 words held back: the rater has seen it by then
+ALPHA_EXPOSES = ("听起来这段时间你真的很辛苦。不妨先试一个小练习，由 Meta 的研究团队和许多临床心理学家在过去好几年里根据大量"
+                 "真实咨询记录共同整理并反复验证过的这套简单易学而且随时随地都能做的放松呼吸方法也是我常常推荐给来访者的。"
+                 "慢慢吸气，再慢慢呼气。")
+ALPHA_EXPOSES_SHOWN = "听起来这段时间你真的很辛苦。不妨先试一个小练习。慢慢吸气，再慢慢呼气。"
 
 
 @pytest.fixture(scope="module")
 def models():
     with StreamingServer(default=ALPHA_SAYS, model=SERVED["alpha-model"], chunk_delay_s=0.015,
-                         rules=[("空字符$", ALPHA_NUL_SAYS)]) as alpha, \
+                         rules=[("空字符$", ALPHA_NUL_SAYS), ("放松练习$", ALPHA_EXPOSES)]) as alpha, \
             StreamingServer(default=BETA_SAYS, model=SERVED["beta-model"], chunk_delay_s=0.015, faults=FAULTS,
                             hang_s=3 * TIMEOUT_S) as beta:
         yield {"alpha-model": alpha, "beta-model": beta}
@@ -81,14 +87,20 @@ def events_of(turn: dict, kind: str) -> list[dict]:
     return [data for event, data in turn["events"] if event == kind]
 
 
-def on_screen(turn: dict, side: str) -> str:
-    """A side's text as the browser shows it before the whole reply: deltas appended, a replace
-    (redaction changed text already shown) starting over."""
-    text = ""
+def screens(turn: dict, side: str) -> list[str]:
+    """A side's text as the browser shows it after each event before the whole reply: deltas
+    appended, a replace (redaction changed text already shown) starting over."""
+    text, states = "", []
     for event, data in turn["events"]:
         if data.get("side") == side and event in ("delta", "replace"):
             text = text + data["text"] if event == "delta" else data["text"]
-    return text
+            states.append(text)
+    return states
+
+
+def on_screen(turn: dict, side: str) -> str:
+    """A side's text on screen just before the whole reply arrives."""
+    return (screens(turn, side) or [""])[-1]
 
 
 def rate(client: httpx.Client, session_id: str, preference="A", value=4) -> httpx.Response:
@@ -168,6 +180,32 @@ def test_text_no_database_can_store_is_refused_from_raters_and_dropped_from_mode
     assert events_of(turn, "done")[0]["turn"] == 1 and events_of(turn, "failed") == []
     row = next(r for r in live_turns(app, sid) if r["model"] == "alpha-model")
     assert row["reply_raw"] == ALPHA_NUL_SAYS.replace("\x00", "") == row["reply_shown"]
+
+
+def test_a_reply_that_names_its_model_after_the_rater_saw_it_is_flagged_for_the_organiser(app, models):
+    """Issue #27: a streamed name that redaction caught only once later words arrived was replaced on
+    screen and never flagged. Now the stored turn is flagged "shown while streaming" on /admin, where
+    the organiser can read it, and the rater's stored transcript is the redacted reply."""
+    client = rater(app, "saw-it-stream")
+    sid = start(client)["session_id"]
+    turn = send_turn(client, sid, "有什么放松练习")
+    alpha = label_of(app, sid, "alpha-model")
+    assert any("Meta" in screen for screen in screens(turn, alpha))  # the case is real: the name was shown
+    assert [d["text"] for d in events_of(turn, "reply") if d["side"] == alpha] == [ALPHA_EXPOSES_SHOWN]
+
+    stored = client.get("/api/live").json()["session"]["turns"][0]["replies"][alpha]  # the rater, later
+    assert stored == {"text": ALPHA_EXPOSES_SHOWN, "failed": False, "message": None}
+    page = client.get("/live").text
+    assert ALPHA_EXPOSES_SHOWN in page and "Meta" not in page
+
+    row = next(r for r in live_turns(app, sid) if r["model"] == "alpha-model")  # the organiser
+    assert row["identity_residual"] == "shown while streaming" and row["reply_raw"] == ALPHA_EXPOSES
+    flagged = httpx.get(f"{app}/api/admin/raters", headers=ADMIN).json()["live"]["identity_flagged"]
+    assert [(f["model"], f["identity_residual"]) for f in flagged if f["session_id"] == sid] == [
+        ("alpha-model", "shown while streaming")]
+    admin = httpx.get(f"{app}/admin", headers=ADMIN).text
+    listed = re.search(rf"<li><code>{re.escape(sid)}</code>.*?</li>", admin, re.S)
+    assert listed and "shown while streaming" in listed.group(0) and ALPHA_EXPOSES in listed.group(0)
 
 
 def test_a_model_that_errors_mid_session_fails_alone_and_the_chat_goes_on(app, models):

@@ -53,3 +53,16 @@ def test_a_reply_that_names_its_model_after_the_fact_is_flagged(every_character,
     result, states = stream("我很理解你。I am Meta AI, here for you.", Redactor())
     assert any("Meta" in state for state in states[:-1])
     assert result.exposed and "Meta" not in result.shown
+
+
+def test_a_screen_that_only_shrank_is_not_flagged(every_character):
+    """A provenance clause said of itself ("，由 Meta 的…", after "我们") is deleted as it grows, so the
+    text on screen shrinks and is replaced; nothing the final reply lacks was shown: not flagged
+    (it was, before: every replace counted as exposed)."""
+    reply = ("听起来这段时间你真的很辛苦。我们可以先试一个小练习，由 Meta 的研究团队和许多心理学家在过去几年里共同整理并反复"
+             "验证过的这套放松方法也是我常常推荐给来访者的。慢慢吸气，再慢慢呼气。")
+    result, states = stream(reply, Redactor())
+    assert any(len(after) < len(before) for before, after in zip(states, states[1:]))  # it shrank
+    assert not any("Meta" in state for state in states)
+    assert result.shown == "听起来这段时间你真的很辛苦。我们可以先试一个小练习。慢慢吸气，再慢慢呼气。"
+    assert not result.exposed

@@ -132,6 +132,21 @@ def test_concurrent_next_requests_of_one_rater_open_one_item(two_apps):
         assert clients[0].post("/api/ratings", json=rating(items[0])).status_code == 201
 
 
+def test_failed_sign_ins_are_counted_once_for_every_worker_and_app(two_apps):
+    """Issue #27: each worker counted failed sign-ins in its own memory, so an address got
+    workers x the limit. Here 10 wrong tokens spread over three processes reach the limit for all."""
+    first, second, url = two_apps
+    for i in range(10):
+        guess = httpx.get(f"{(first, second)[i % 2]}/api/next", headers={"Authorization": f"Bearer guess-{i}"})
+        assert guess.status_code == 401
+    refused = [httpx.get(f"{base}/api/next", headers={"Authorization": "Bearer guess-x"}) for base in (first, second)]
+    assert [r.status_code for r in refused] == [429, 429] and all(int(r.headers["Retry-After"]) > 0 for r in refused)
+    assert query(url, "SELECT counted, count(*) FROM failed_sign_ins WHERE counted LIKE 'rater address:%' "
+                      "GROUP BY counted") == {"rater address:127.0.0.1": 10}
+    token = invite(second, "behind-the-guesser")  # a valid token from the same address still gets in
+    assert httpx.get(f"{first}/api/progress", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
 def test_several_workers_on_sqlite_are_refused(tmp_path):
     write_conversations(tmp_path / "exp", MODELS)
     with pytest.raises(RuntimeError, match="needs a database server"), \

@@ -8,6 +8,7 @@ import re
 import sqlite3
 
 import pytest
+from sqlalchemy import text
 from fastapi.testclient import TestClient
 from support.browser import ADMIN_TOKEN, write_conversations
 
@@ -208,7 +209,7 @@ def test_a_lone_surrogate_is_a_clear_400(client, body):
 def test_failed_sign_ins_are_throttled_and_logged_without_the_token(client, caplog):
     token = invite(client, "patient")
     csrf = csrf_of(client.get("/login").text)
-    with caplog.at_level(logging.WARNING, logger="mhcompare.judge.security"):
+    with caplog.at_level(logging.WARNING, logger="mhcompare.judge.store.sign_ins"):
         for i in range(10):
             assert client.post("/login", data={"token": f"guess-{i}", "csrf_token": csrf}).status_code == 401
         refused = client.post("/login", data={"token": "guess-10", "csrf_token": csrf})
@@ -273,16 +274,38 @@ def test_client_address_takes_the_last_untrusted_hop():
     assert client_address(None, None, proxies) == "unknown"
 
 
-def test_the_throttle_forgets_after_its_window():
-    from mhcompare.judge.security import SignInThrottle
+def test_failures_counted_by_one_app_count_in_another_on_the_same_database(database_url):
+    """Issue #27: each worker process kept its own counts, so N workers on one database gave an
+    address N x the limit. Two app instances here stand for two workers."""
+    apps = create_app(settings_for(database_url)), create_app(settings_for(database_url))
+    with TestClient(apps[0], base_url=BASE) as one, TestClient(apps[1], base_url=BASE) as two:
+        for i in range(10):  # 5 guesses at each
+            answer = (one, two)[i % 2].get("/api/next", headers={"Authorization": f"Bearer guess-{i}"})
+            assert answer.status_code == 401
+        refused = [c.get("/api/next", headers={"Authorization": "Bearer guess-x"}) for c in (one, two)]
+    assert [r.status_code for r in refused] == [429, 429]
+    assert all(0 < int(r.headers["Retry-After"]) <= 60 for r in refused)
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+        counted = [row[0] for row in db.execute("SELECT counted FROM failed_sign_ins")]
+    assert len(counted) == 20 and sum(c == "rater address:testclient" for c in counted) == 10
+    assert not any("guess" in c for c in counted)  # the tokens' digests only
 
-    now = [0.0]
-    throttle = SignInThrottle(limit=3, window_s=60, clock=lambda: now[0])
+
+def test_the_throttle_forgets_after_its_window(database_url):
+    from mhcompare.judge.store.sign_ins import SignInThrottle
+
+    now = [1000.0]
+    database = open_database(database_url)
+    throttle = SignInThrottle(database, "rater", limit=3, window_s=60, clock=lambda: now[0])
     for _ in range(3):
-        throttle.failed("10.0.0.1", "/login")
-    assert throttle.retry_after("10.0.0.1") == 60 and throttle.retry_after("10.0.0.2") == 0
-    now[0] = 61
-    assert throttle.retry_after("10.0.0.1") == 0
+        assert throttle.count_failure("10.0.0.1", "/login") == 0
+    now[0] = 1030.0
+    assert throttle.count_failure("10.0.0.1", "/login") == 30 and throttle.count_failure("10.0.0.2", "/login") == 0
+    now[0] = 1061.0
+    assert throttle.count_failure("10.0.0.1", "/login") == 0
+    with database.transaction() as session:  # the first failures, a window old, are gone
+        rows = session.execute(text("SELECT counted, at FROM failed_sign_ins ORDER BY at")).all()
+    assert rows == [("rater address:10.0.0.2", 1030.0), ("rater address:10.0.0.1", 1061.0)]
 
 
 # ---------------------------------------------------------------- 8. sessions

@@ -6,7 +6,8 @@
                 (auth and CSRF as FastAPI dependencies); routes/ signin, rater, admin, live, one
                 router each; templates/ and static/ beside them
     store/      the web app's database layer: tables (db.py), plain SQL (sql.py), sign-in sessions,
-                which item a rater sees next (assign.py), ratings, live chats, import and export
+                failed sign-ins (sign_ins.py), which item a rater sees next (assign.py), ratings,
+                live chats, import and export
     stats/      stage=judge_analysis: bootstrap, alpha, Bradley-Terry (analysis.py) and
                 human_judge_analysis.md (report.py)
 

@@ -12,7 +12,7 @@ Redaction needs context ("Qw" is a name only once "en" arrives, "Meta" only befo
 last HOLD_BACK words of a reply (a Chinese character is a word; spaces and newlines are not, so
 padding cannot push a name out of the window) are shown only when more text, or the end, arrives:
 what is on screen is always the redaction of the reply so far, less that tail. Should the whole
-reply's redaction still change text already shown, the reply is flagged (`exposed`) for the
+reply's redaction not begin with some text already shown, the reply is flagged (`exposed`) for the
 organiser. A side that has not
 finished `timeout_s` after the turn began is cut off and recorded as failed, with its error kept
 for the organiser; the rater sees a neutral message (an endpoint's error text may name the model).
@@ -119,6 +119,7 @@ class Side:
         self.endpoint, self.messages, self.emit, self.redactor = endpoint, messages, emit, redactor
         self.lock, self.closed, self.finished = threading.Lock(), False, threading.Event()
         self.sent, self.redacted_at, self.redacted_when = "", 0, 0.0
+        self.taken_back: list[str] = []  # texts that were on screen before a `replace`
 
     def run(self, http: httpx.Client, generation: Generation, started: float, deadline: float) -> None:
         try:
@@ -156,8 +157,8 @@ class Side:
             return
         if stable.startswith(self.sent):
             self.emit("delta", {"side": self.result.label, "text": stable[len(self.sent):]})
-        else:
-            self.result.exposed = True
+        else:  # shown at once; whether the rater saw something the reply does not say is known at its end
+            self.taken_back.append(self.sent)
             self.emit("replace", {"side": self.result.label, "text": stable})
         self.sent = stable
 
@@ -170,7 +171,10 @@ class Side:
             self.result.seconds = time.monotonic() - started
             if error is None:
                 self.result.raw, self.result.shown = raw, self.redactor(raw)
-                self.result.exposed |= not self.result.shown.startswith(self.sent.strip())
+                # a text taken back only because a deletion shortened the tail ("，由…的…我…" dropped
+                # whole) is still the start of the reply: nothing was shown that the rater may not see
+                self.result.exposed = any(not self.result.shown.startswith(seen.strip())
+                                          for seen in [*self.taken_back, self.sent])
                 self.emit("reply", {"side": self.result.label, "text": self.result.shown})
             else:
                 self.result.error = error

@@ -1,6 +1,6 @@
-"""The rating app's defences that are not about ratings: admin-token strength, sign-in throttling,
-cross-site request forgery (Origin/Referer check and per-session tokens), text the databases
-cannot store, and safe CSV cells.
+"""The rating app's defences that are not about ratings: admin-token strength, who is signing in
+(store/sign_ins.py counts the failed sign-ins), cross-site request forgery (Origin/Referer check
+and per-session tokens), text the databases cannot store, and safe CSV cells.
 
 Raters and the organiser sign in from a browser, so any other site they visit could make their
 browser post to the app with their cookie. SameSite=Strict cookies stop that in current browsers;
@@ -13,9 +13,6 @@ import hmac
 import logging
 import math
 import secrets
-import threading
-import time
-from collections import deque
 from urllib.parse import urlsplit
 
 from starlette.responses import JSONResponse
@@ -70,59 +67,7 @@ def admin_token_problem(token: str) -> str | None:
     return None
 
 
-# ---- sign-in throttling --------------------------------------------------------------------------
-class SignInThrottle:
-    """Failed sign-ins, counted per client address and per token tried, over `window_s` seconds.
-
-    An address past `limit` failures has every further wrong token refused (429, Retry-After) and
-    logged, and so has a token that failed `limit` times from anywhere; but a valid token is never
-    refused: invitation tokens carry 256 random bits and the admin's at least 128, so a guess cannot
-    be one, while a rater or the organiser behind the same reverse proxy as a guesser must still get
-    in. The organiser's sign-in is counted apart (its own instance), so raters' mistakes cannot
-    lock the admin out. In memory: one app process serves the study."""
-
-    def __init__(self, limit: int = 10, window_s: float = 60.0, clock=time.monotonic):
-        self.limit, self.window_s, self.clock = limit, window_s, clock
-        self.failures: dict[str, deque] = {}
-        self.lock = threading.Lock()
-
-    @staticmethod
-    def keys(address: str, token: str | None) -> list[str]:
-        return [f"address:{address}"] + ([f"token:{digest(token)}"] if token else [])
-
-    def retry_after(self, address: str, token: str | None = None) -> int:
-        """Seconds until a wrong token from `address` (or this same `token` again) is checked again;
-        0 when it may be now. Ask only once the token is known to be wrong."""
-        with self.lock:
-            waits = [self._wait(self._recent(key)) for key in self.keys(address, token)]
-        return max(waits)
-
-    def failed(self, address: str, where: str, token: str | None = None) -> None:
-        """Count a failure and log it: where and from whom, never the token that was tried."""
-        with self.lock:
-            counts = []
-            for key in self.keys(address, token):
-                recent = self._recent(key)
-                recent.append(self.clock())
-                counts.append(len(recent))
-        log.warning("judge_app: failed sign-in from %s on %s (%d in the last %.0f s)", address, where, counts[0],
-                    self.window_s)
-
-    def _wait(self, recent: deque) -> int:
-        if len(recent) < self.limit:
-            return 0
-        return max(1, math.ceil(recent[0] + self.window_s - self.clock()))
-
-    def _recent(self, key: str) -> deque:
-        now = self.clock()
-        for old in [k for k, q in self.failures.items() if q and q[-1] < now - self.window_s]:
-            del self.failures[old]  # forget what has been quiet for a whole window
-        recent = self.failures.setdefault(key, deque())
-        while recent and recent[0] < now - self.window_s:
-            recent.popleft()
-        return recent
-
-
+# ---- who is signing in -------------------------------------------------------------------------
 def client_address(peer: str | None, forwarded_for: str | None, trusted_proxies: frozenset) -> str:
     """Who is signing in: the connection's peer, or, only when that peer is a configured trusted
     proxy, the last address in X-Forwarded-For that is not itself a trusted proxy (anyone can write

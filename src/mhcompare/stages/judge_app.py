@@ -8,8 +8,7 @@ can also chat with two of the models in judge.live.endpoints at once (/live).
 
 judge.app.workers > 1 runs that many uvicorn worker processes on one port; it needs a database
 server (judge.app.database_url, e.g. PostgreSQL) and is refused on SQLite (see check_workers).
-Each worker keeps its own failed-sign-in throttle (security.SignInThrottle, in memory), so an
-address gets up to workers x the per-minute limit of guesses.
+Failed sign-ins are counted in the database (store/sign_ins.py), so the limit holds across workers.
 """
 import base64
 import logging

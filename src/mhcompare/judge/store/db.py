@@ -67,6 +67,16 @@ class LoginSession(Base):
     expires_at: Mapped[float] = mapped_column(Float)
 
 
+class FailedSignIn(Base):
+    """One failed sign-in, as sign_ins.SignInThrottle counts it: a row per thing counted (the
+    client's address, the digest of the token tried; never the token), kept for the throttle's
+    window. In the database, so every worker and app instance on it sees the same counts."""
+    __tablename__ = "failed_sign_ins"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    counted: Mapped[str] = mapped_column(String(200), index=True)  # e.g. "rater address:10.0.0.1"
+    at: Mapped[float] = mapped_column(Float, index=True)  # time.time()
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -10,7 +10,8 @@ another rater's scores. Each submit is stored at once (and fsynced), so closing 
 nothing: the next visit resumes at the first unrated item; a half-filled form is kept in the
 browser until submitted. Browsers hold a server-side session (sessions.py), scripts send
 `Authorization: Bearer <token>`; rater and admin credentials are separate. Cross-site requests,
-token guessing and spreadsheet formulas in exports are dealt with in security.py.
+token guessing (counted in the database: store/sign_ins.py) and spreadsheet formulas in exports are
+dealt with in security.py.
 
 This module only assembles the app: its state, the answers to errors, the routers, the static
 files and the ASGI layers around it. Who may call a route is a dependency (deps.py).
@@ -19,7 +20,7 @@ import logging
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -28,7 +29,6 @@ from jinja2 import Environment, FileSystemLoader
 from mhcompare.judge.redaction import Redactor
 from mhcompare.judge.security import (
     UNSTORABLE_TEXT,
-    SignInThrottle,
     UnstorableText,
     admin_token_problem,
     same_origin_only,
@@ -36,7 +36,18 @@ from mhcompare.judge.security import (
 )
 from mhcompare.judge.store import blinding, live, ratings
 from mhcompare.judge.store.db import open_database
-from mhcompare.judge.web.deps import CSRF_HEADER, AppSettings, CsrfRefused, Judge, NeedsLogin, Throttled, get_judge
+from mhcompare.judge.store.sign_ins import SignInThrottle
+from mhcompare.judge.web.deps import (
+    CSRF_HEADER,
+    AppSettings,
+    CsrfRefused,
+    Judge,
+    NeedsLogin,
+    Throttled,
+    WrongBearer,
+    get_judge,
+    wrong_token,
+)
 from mhcompare.judge.web.middleware import BodySizeLimit, with_security_headers
 from mhcompare.judge.web.routes import admin, rater, signin
 
@@ -59,9 +70,10 @@ def create_app(settings: AppSettings):
                               "`Authorization: Bearer <invitation token>`, the organiser with the admin token. "
                               "Browser sessions (cookies) must also send the page's CSRF token in "
                               f"`{CSRF_HEADER}` on POST.")
+    limit = settings.sign_in_failures_per_minute
     app.state.judge = Judge(settings, database, redact,
-                            throttle=SignInThrottle(settings.sign_in_failures_per_minute, 60.0),
-                            admin_throttle=SignInThrottle(settings.sign_in_failures_per_minute, 60.0),
+                            throttle=SignInThrottle(database, "rater", limit, 60.0),
+                            admin_throttle=SignInThrottle(database, "admin", limit, 60.0),
                             templates=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True),
                             http=live_http_client() if settings.live is not None else None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -111,6 +123,20 @@ async def throttled(request: Request, exc: Throttled):
                              status=429, headers=headers, error=f"尝试次数过多，请 {exc.retry_after} 秒后再试。")
 
 
+async def wrong_bearer(request: Request, exc: WrongBearer):
+    """A bearer token that opened nothing inside a route: counted now that the route's transaction
+    is over, then 429 past the limit, else what anyone not signed in gets."""
+    caller = exc.caller
+    try:
+        await caller.judge.database.run(wrong_token, caller.judge, request, caller.bearer, caller.admin)
+    except Throttled as refused:
+        return await throttled(request, refused)
+    answer = caller.not_signed_in()
+    if isinstance(answer, NeedsLogin):
+        return await to_login(request, answer)
+    return await http_exception_handler(request, answer)
+
+
 async def busy(request: Request, exc: ratings.Busy):
     log.warning("judge app: %s", exc)
     if wants_json(request):
@@ -130,5 +156,5 @@ async def unstorable_form(request: Request, exc: UnstorableText):
     return JSONResponse({"detail": UNSTORABLE_TEXT}, status_code=400)
 
 
-ERROR_HANDLERS = {NeedsLogin: to_login, CsrfRefused: csrf_refused, Throttled: throttled, ratings.Busy: busy,
-                  RequestValidationError: invalid_request, UnstorableText: unstorable_form}
+ERROR_HANDLERS = {NeedsLogin: to_login, CsrfRefused: csrf_refused, Throttled: throttled, WrongBearer: wrong_bearer,
+                  ratings.Busy: busy, RequestValidationError: invalid_request, UnstorableText: unstorable_form}

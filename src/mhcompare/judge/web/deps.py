@@ -19,10 +19,11 @@ from jinja2 import Environment
 
 from mhcompare.judge.redaction import Redactor
 from mhcompare.judge.rubric import Dimension
-from mhcompare.judge.security import SignInThrottle, client_address, digest, same_secret
+from mhcompare.judge.security import client_address, digest, same_secret
 from mhcompare.judge.store import ratings, sessions
 from mhcompare.judge.store.db import Database
 from mhcompare.judge.store.live import LiveSettings
+from mhcompare.judge.store.sign_ins import SignInThrottle
 
 RATER_COOKIE, ADMIN_COOKIE, LOGIN_CSRF_COOKIE = "mhc_rater", "mhc_admin", "mhc_login_csrf"
 CSRF_FIELD, CSRF_HEADER = "csrf_token", "x-csrf-token"
@@ -97,6 +98,17 @@ class CsrfRefused(Exception):
     """A state-changing request with a session cookie but without that session's CSRF token."""
 
 
+class WrongBearer(Exception):
+    """A bearer token that opened nothing, met inside a route's transaction. The app's handler
+    (app.wrong_bearer) counts it once that transaction is over: the count needs a transaction of its
+    own that commits (the route's is rolled back), and on SQLite one cannot start while the
+    route's holds the database."""
+
+    def __init__(self, caller: "Caller"):
+        super().__init__("a bearer token that opened nothing")
+        self.caller = caller
+
+
 class Throttled(Exception):
     def __init__(self, retry_after: int):
         super().__init__(f"too many failed sign-ins; retry in {retry_after} s")
@@ -112,13 +124,13 @@ def address(request: Request) -> str:
 
 def wrong_token(judge: Judge, request: Request, token: str, admin: bool = False) -> None:
     """A token that opened nothing: 429 when this address, or this very token, has failed too often
-    (a guesser is told to stop, and is logged); else the failure is counted. A valid token is never
-    throttled, so others behind the same address still get in; the organiser is counted apart."""
+    (a guesser is told to stop); else the failure is counted (in the database, for every worker)
+    and logged. A valid token is never throttled, so others behind the same address still get in;
+    the organiser is counted apart. Call it outside any transaction."""
     throttle = judge.admin_throttle if admin else judge.throttle
-    wait = throttle.retry_after(address(request), token)
+    wait = throttle.count_failure(address(request), request.url.path, token)
     if wait:
         raise Throttled(wait)
-    throttle.failed(address(request), request.url.path, token)
 
 
 def check_csrf(auth: "Auth", submitted: str | None) -> None:
@@ -147,14 +159,14 @@ class Caller:
     csrf_sent: str | None
 
     def find(self, tx) -> Auth | None:
-        """The rater or organiser these credentials belong to, or None (a wrong token counts as a
-        failed sign-in from this address; 429 past the limit)."""
+        """The rater or organiser these credentials belong to, or None. A wrong bearer token raises
+        WrongBearer: a failed sign-in from this address, counted after the transaction (429 past
+        the limit)."""
         if self.bearer is not None:
             known = (same_secret(self.bearer, self.judge.settings.admin_token) if self.admin
                      else ratings.rater_for_token(tx, token_hash(self.bearer)))
             if not known:
-                wrong_token(self.judge, self.request, self.bearer, self.admin)
-                return None
+                raise WrongBearer(self)
             return Auth(None if self.admin else known, None)
         cookie = ADMIN_COOKIE if self.admin else RATER_COOKIE
         login = sessions.find(tx, self.request.cookies.get(cookie), admin=self.admin)
@@ -167,13 +179,18 @@ class Caller:
         """Who is asking, or 401 / the sign-in page; for a state-changing request, CSRF-checked."""
         auth = self.find(tx)
         if auth is None:
-            if not self.api:
-                raise NeedsLogin()
-            what = "admin token required" if self.admin else "sign in with your invitation token"
-            raise HTTPException(401, f"{what} (Authorization: Bearer ...)", headers={"WWW-Authenticate": "Bearer"})
+            raise self.not_signed_in()
         if self.posting:
             check_csrf(auth, self.csrf_sent)
         return auth
+
+
+    def not_signed_in(self) -> Exception:
+        """What a caller who is nobody gets: the sign-in page, or 401 from the JSON API."""
+        if not self.api:
+            return NeedsLogin()
+        what = "admin token required" if self.admin else "sign in with your invitation token"
+        return HTTPException(401, f"{what} (Authorization: Bearer ...)", headers={"WWW-Authenticate": "Bearer"})
 
 
 class Asking:
