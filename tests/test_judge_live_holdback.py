@@ -66,3 +66,19 @@ def test_a_screen_that_only_shrank_is_not_flagged(every_character):
     assert not any("Meta" in state for state in states)
     assert result.shown == "听起来这段时间你真的很辛苦。我们可以先试一个小练习。慢慢吸气，再慢慢呼气。"
     assert not result.exposed
+
+
+def test_a_reply_reflecting_the_raters_own_words_keeps_them(every_character):
+    """As in a rated conversation (Redactor.blind): the rater is the client, and a name they typed
+    is theirs when the reply repeats it; the model naming itself is still replaced."""
+    def reply_to(message: str, reply: str) -> str:
+        with StreamingServer(default=reply, model="m", chunk=3) as server, httpx.Client() as http:
+            endpoint = LiveEndpoint("m", server.base_url, "m")
+            results = ask_both(http, [("A", endpoint, [{"role": "user", "content": message}])],
+                               Generation(timeout_s=20), Redactor(), lambda event, data: None)
+        return results[0].shown
+
+    reflect = "在阿里巴巴的这两年，最累的是哪一段？"
+    assert reply_to("我在阿里巴巴做运营，每天都很累。", reflect) == reflect
+    assert reply_to("每天都很累。", reflect) != reflect
+    assert reply_to("我在阿里巴巴做运营。", "我是通义千问，阿里巴巴开发的。") == "我是一名 AI 助手。"

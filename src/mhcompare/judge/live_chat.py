@@ -120,6 +120,8 @@ class Side:
         self.lock, self.closed, self.finished = threading.Lock(), False, threading.Event()
         self.sent, self.redacted_at, self.redacted_when = "", 0, 0.0
         self.taken_back: list[str] = []  # texts that were on screen before a `replace`
+        # names the rater (the client) used: a reply that reflects them keeps them (Redactor.blind)
+        self.said = frozenset().union(*(redactor.names_in(m["content"]) for m in messages if m.get("role") == "user"))
 
     def run(self, http: httpx.Client, generation: Generation, started: float, deadline: float) -> None:
         try:
@@ -152,7 +154,7 @@ class Side:
     def show_so_far(self) -> None:
         """Send what may be shown of the reply so far: its redaction less the last HOLD_BACK words."""
         self.redacted_at, self.redacted_when = len(self.result.raw), time.monotonic()
-        stable = without_last_words(self.redactor.partial(self.result.raw), HOLD_BACK)
+        stable = without_last_words(self.redactor.partial(self.result.raw, self.said), HOLD_BACK)
         if stable == self.sent:
             return
         if stable.startswith(self.sent):
@@ -170,7 +172,7 @@ class Side:
             self.closed = True
             self.result.seconds = time.monotonic() - started
             if error is None:
-                self.result.raw, self.result.shown = raw, self.redactor(raw)
+                self.result.raw, self.result.shown = raw, self.redactor(raw, self.said)
                 # a text taken back only because a deletion shortened the tail ("，由…的…我…" dropped
                 # whole) is still the start of the reply: nothing was shown that the rater may not see
                 self.result.exposed = any(not self.result.shown.startswith(seen.strip())

@@ -47,6 +47,7 @@ from mhcompare.judge import identity_names as names
 NEUTRAL_SELF_ZH = "我是一名 AI 助手"
 NEUTRAL_ZH = "AI 助手"
 NEUTRAL_EN = "an AI assistant"
+DANGLING_COMMA = re.compile(r"[，,]\s*+(?=[。！？.!?]|$)")  # what a dropped clause may leave behind
 MODEL_ROLES = ("counsellor", "assistant")  # the turns a model wrote; the only ones redacted
 ECHOED = ("named model", "mention")  # rules that leave a name the client said (a self-introduction still goes)
 
@@ -580,18 +581,20 @@ class Redactor:
     def __call__(self, text: str, said: frozenset = frozenset()) -> str:
         return self.redact(text, said)
 
-    def partial(self, text: str) -> str:
+    def partial(self, text: str, said: frozenset = frozenset()) -> str:
         """Redact text that is still growing (a reply being streamed): not cached, since each
         prefix is seen once and would only push the finished turns out of the cache."""
-        return self._redact(text)
+        return self._redact(text, said)
 
     def _redact(self, text: str, said: frozenset = frozenset()) -> str:
-        text = as_displayed(text)
+        text = original = as_displayed(text)
         folded = fold(text)
         for rule in self.rules:
             changed = apply(rule, text, folded, self.strong, said if rule.name in ECHOED else frozenset())
             if changed is not text:  # fold again only what a rule changed
                 text, folded = changed, fold(changed)
+        if text is not original and not DANGLING_COMMA.search(original):  # "我是通义千问，阿里巴巴开发的。"
+            text = DANGLING_COMMA.sub("", text)
         return text
 
     def blind(self, turns: list[dict]) -> Blinded:
