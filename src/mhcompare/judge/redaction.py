@@ -6,8 +6,10 @@ rater who reads that is no longer blind, and a visible placeholder such as "[已
 of its own (only some models name themselves, and each in its own way). So a self-introduction
 becomes the same neutral phrase for every model ("我是一名 AI 助手" / "I am an AI assistant"), a
 provenance phrase ("由阿里云开发的", "created by Alibaba Cloud") is dropped, and any other mention
-of a model, vendor or lab becomes "AI 助手" / "an AI assistant". Only model (counsellor) turns are
-redacted: what a client said is shown exactly as written (`blind`).
+of a model, vendor or lab becomes "AI 助手" / "an AI assistant"; a signature ("—— 你的千问") too.
+Only model (counsellor) turns are redacted: what a client said is shown exactly as written, and a
+name the client used is left where a model turn reflects it back, unless the model uses it of itself
+(`blind`, `said`).
 
 Text is first put in the order a reader sees it (`as_displayed`: a right-to-left override shows
 its characters reversed, so they are reversed here and the invisible controls dropped; what the
@@ -28,7 +30,8 @@ right before "模型/AI/assistant" ("羊驼模型"). Products and people of the 
 After redaction, `check` looks again with a wider net: separators and markup removed ("Q-w-e-n",
 "通 义 千 问"), digits read as letters ("Qw3n"), names reversed ("newQ"), one letter off
 ("Baichaun"), pinyin and homophones ("tong yi qian wen", "同意千问"), weak names and products beside a
-self-reference ("我和淘宝是一家"). What it finds in a model turn holds the conversation back from
+self-reference ("我和淘宝是一家"), and a model saying who made it without a name ("我是上海一家国家级
+实验室研发的": `says_who_made_it`). What it finds in a model turn holds the conversation back from
 rating (as Chatbot Arena drops votes where a model revealed itself); weaker signs are only
 flagged for the organiser. Figures on phrasings the rules were not written from:
 resources/blinding_validation/, redaction_validation.py and docs/judge_app.md.
