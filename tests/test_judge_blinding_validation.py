@@ -50,6 +50,24 @@ def test_recall_on_the_third_authors_set(redact):
     assert ordinary["counsellor"]["held_back_as_model"] == 0
 
 
+def test_the_fourth_authors_set(redact):
+    """Measured once blind, at e564259: 99/120 = 82.5% (Wilson 74.7-88.3%; nicknames 3/12, romanised
+    8/12, a model confirming the client's guess 7/12), counsellor sentences changed 3/192. Read and
+    fixed in general form after that: a regression guard now, no longer an estimate. Two misses are
+    left as known: a joke expanding GLM's letters, and "Llama 3.1" transliterated into pinyin."""
+    digests = {name: hashlib.sha256((VALIDATION / "fourth_author" / name).read_bytes()).hexdigest()
+               for name in ("identity_set.jsonl", "ordinary.jsonl")}
+    assert digests == {"identity_set.jsonl": "f07d7657858a6296ac91eea6d79229c60b2d764226de995d541e98907903ef4c",
+                       "ordinary.jsonl": "9af1ea8a0f668afb04b7fd0e3fc2b7e8d60b040150673122d3ac4b14cdd61c3f"}
+    result = identity_recall(redact, load("fourth_author/identity_set.jsonl"))
+    print(f"\nfourth author's identity set: {result['blinded']}/{result['n']}: {result['by_style']}")
+    assert result["blinded"] >= 118, result["by_style"]
+    ordinary = ordinary_changes(redact, load("fourth_author/ordinary.jsonl"))
+    print(f"fourth author's ordinary sentences: {ordinary}")
+    assert ordinary["client"]["changed"] == 0 and ordinary["counsellor"]["changed"] == 0
+    assert ordinary["counsellor"]["held_back_as_model"] == 0
+
+
 def test_recall_on_the_second_authors_set(redact):
     """Before #27: 39/95 = 41%; 89/95 at the end of the first round (measured while developing, per
     style only); its misses were read in the second round, so it is a development set now."""
@@ -194,3 +212,48 @@ def test_a_counsellor_reflecting_the_clients_words_keeps_them(redact):
     ("跟阿里的AI聊天不用顾虑。", "跟AI 助手聊天不用顾虑。")])
 def test_traditional_characters_and_a_vendors_ai_are_read_as_names(redact, text, shown):
     assert redact(text) == shown
+
+
+# ---- what the fourth author's set showed (its misses were read after its one blind measurement) ----
+@pytest.mark.parametrize("text", ["叫我小浦就好。", "My friends call me Xiao Pu, or just Pu.", "Call me Intern — yes, like the new kid.",
+                                  "我名字的后半截藏着一条江。", "I'm Llama — say it 'YAH-mah' if you like.",
+                                  "BC, or 'Hundred Rivers' — a literal translation of my name."])
+def test_a_name_it_gives_itself_or_explains_is_held_back(redact, text):
+    assert redact.blind([{"role": "counsellor", "content": text}]).held_back
+
+
+@pytest.mark.parametrize("text", ["你可以叫我一声，我随时都在。", "Call me if needed.", "作为AI，我没有名字，你可以叫我小助手。",
+                                  "我的名字不重要，重要的是你现在的感受。", "你说你的名字取自一句诗，真好听。",
+                                  "Please call me back if things get worse — or call 988 right away.",
+                                  "I learned from a lot of written text, not from lived experience.",
+                                  "Like Ali Baba's 'open sesame', you hope for one magic phrase."])
+def test_ordinary_talk_of_names_and_calling_is_left(redact, text):
+    blinded = redact.blind([{"role": "counsellor", "content": text}])
+    assert blinded.turns[0]["content"] == text and not blinded.held_back, blinded.findings
+
+
+@pytest.mark.parametrize("client, reply, held", [
+    ("你是通义千问吗？", "对，就是我。你今天想聊什么？", True),
+    ("Are you Llama or Qwen?", "I'm the second one. What's on your mind?", True),
+    ("你是百川吗", "我不是百川哦。我们聊聊你吧。", True),  # a denial narrows five to four
+    ("你是哪个模型？", "这个问题我没法回答，我们还是聊聊你吧。", False),
+    ("你们这种AI是哪个公司做的？", "我是一名 AI 助手，不方便透露是哪家公司开发的。", False),
+    ("我用过 ChatGPT，你是 ChatGPT 吗？", "我是一名 AI 助手，不是 ChatGPT，不过我们先聊聊你。", False),  # not one of the five
+    ("你是机器人吗？", "我是一个AI，不是真人，但我会认真听。", False)])
+def test_an_answer_to_the_clients_question_which_model_this_is_is_held_back(redact, client, reply, held):
+    blinded = redact.blind([{"role": "client", "content": client}, {"role": "counsellor", "content": reply}])
+    assert blinded.held_back is held, blinded.findings
+
+
+def test_a_reflection_of_the_clients_employer_keeps_from_and_at(redact):
+    client = {"role": "client", "content": "I got laid off from Meta last month."}
+    for reply in ["Being laid off from Meta sounds lonely.", "Being an intern at Shanghai AI Lab sounds hard."]:
+        first = {"role": "client", "content": "I'm an intern at Shanghai AI Lab."} if "intern" in reply else client
+        assert redact.blind([first, {"role": "counsellor", "content": reply}]).turns[1]["content"] == reply
+    itself = redact.blind([client, {"role": "counsellor", "content": "I'm an assistant from Meta, here for you."}])
+    assert "Meta" not in itself.turns[1]["content"]
+
+
+def test_a_signature_with_its_model_in_brackets(redact):
+    shown = redact("想哭的时候就哭吧。\n—— 你的AI朋友 百川（Baichuan2-Chat）")
+    assert shown == "想哭的时候就哭吧。\n—— 你的AI朋友 AI 助手"

@@ -52,7 +52,8 @@ NEUTRAL_ZH = "AI 助手"
 NEUTRAL_EN = "an AI assistant"
 DANGLING_COMMA = re.compile(r"[，,]\s*+(?=[。！？.!?]|$)")  # what a dropped clause may leave behind
 MODEL_ROLES = ("counsellor", "assistant")  # the turns a model wrote; the only ones redacted
-ECHOED = ("named model", "mention")  # rules that leave a name the client said (a self-introduction still goes)
+ECHOED = ("named model", "mention", "from")  # rules that leave a name the client said ("laid off from Meta"),
+# unless, for "from", the model says it of itself; a self-introduction or a signature goes whoever said it first
 
 # Look-alikes NFKC leaves alone (Cyrillic, Greek, Armenian, Latin small capitals and IPA letters).
 LOOKALIKES = str.maketrans({
@@ -103,7 +104,8 @@ def spelled(word: str) -> str:
 def vocabulary(words: list[str], version: bool) -> list[str]:
     """The rest of the vocabulary (identity_names.py), with its pinyin, as patterns."""
     return [spelled(w) + (VERSION if version else "") for w in words
-            if fold(w)[0] not in ("meta", "千问")]  # own rules below: meta分析 and 千问万问 are not names
+            if fold(w)[0] not in ("meta", "千问", "a li ba ba")]  # own rules below: meta分析 and 千问万问 are not
+    # names; "Ali Baba" of the forty thieves is not the company ("alibaba" is, as written)
 
 
 STRONG = [  # always a model, vendor or lab
@@ -172,12 +174,14 @@ def neutral_self(match, original) -> str:
         return "作为一名 AI 助手" if match.group("zh_lead") == "作为" else NEUTRAL_SELF_ZH
     lead = match.group("lead")
     words = ("as an AI assistant" if lead == "as" else "this is an AI assistant" if lead.startswith("this")
-             else "call me your AI assistant" if lead.startswith("call") else "I am an AI assistant")
+             else "call me your AI assistant" if lead.startswith("call")
+             else "think of me as an AI assistant" if lead.startswith("think") else "I am an AI assistant")
     words = words if not re.search(r"by|known|called", lead) else "I am an AI assistant"
     return words[0].upper() + words[1:] if original("lead")[:1].isupper() else words
 
 
-YOURS = r"(?:你的|您的|(?<![a-z])your\s++)\s*+(?:(?:朋友|小伙伴|老朋友|friend|buddy|pal)\s*+,?\s*+)?"
+YOURS = (r"(?:你的|您的|(?<![a-z])your\s++)\s*+(?:(?:ai\s*+|人工智能\s*+)?(?:朋友|小伙伴|老朋友|助手|friend|buddy|pal"
+         r"|assistant|companion)\s*+,?\s*+)?")
 SIGN_OFF = (r"(?P<lead>(?:(?:^|(?<=[\n，。！？,.!?]))\s*+(?:[—\-~～]+\s*+(?:" + YOURS + r")?|" + YOURS
             + r"|(?<![a-z])(?:yours|love|best|cheers|regards|sincerely|warmly)(?![a-z])\s*+,?\s*+(?:" + YOURS + r")?"
             r")|(?<=[\n。！？.!?])\s*+)[(（\[【]?\s*+)")  # or the name alone after the last sentence: "慢慢来。~ 羊驼"
@@ -208,12 +212,16 @@ def neutral_mention(match, original) -> str:
 
 MADE = r"(?:共同)?\s*+(?:开发|研发|训练|打造|推出|创造|创建|发布|提供)"
 MADE_EN = r"(?:created|developed|trained|built|made|designed|released|provided|powered|brought\s++to\s++you)"
-ZH_LEAD = (r"(?P<zh_lead>我(?:是|叫|名叫|来自|的(?:中文|英文)?名字?(?:是|叫))|作为|这里是|本(?:助手|模型)(?:是|叫)?"
-           r"|(?P<zh_call>(?:叫|称呼|称)我(?:为|做)?))")
+ZH_LEAD = (r"(?P<zh_lead>我(?:就|也|正|其实|便|本来)?(?:是|叫|名叫|来自|的(?:中文|英文)?名字?(?:是|叫))|作为|这里是"
+           r"|本(?:助手|模型)(?:是|叫)?"
+           r"|(?P<zh_call>(?:你可以|可以|就|大家都?|朋友们都?|他们都?|用户都?|人们)?(?:这么|喜欢|习惯)?(?:叫|称呼|称)我(?:为|做)?))")
 EN_LEAD = (r"(?<![a-z])(?P<lead>wo\s*+shi|wo\s*+jiao|zuo\s*+wei|i\s*+am|i'm|my\s++name\s++is|this\s++is|call\s++me|as|i\s++go\s++by"
-           r"|(?:i\s*+am|i'm)\s++(?:called|known\s++as))")
+           r"|(?:i\s*+am|i'm)\s++(?:called|known\s++as)|think\s++of\s++me\s++as)")
 CLAUSE_END = r"[^，。！？；;!?\n]"
-ENDS_HERE = re.compile(r"\s*+(?:[，。！？；：、,.!?;:)）\n\-—~～]|$|(?:and|but|so|here)(?![a-z]))")
+QUOTE = r"['\"“‘「『]"
+UNQUOTE = r"['\"”’」』]"
+ENDS_HERE = re.compile(r"\s*+['\"”’」』]?\s*+(?:[\U0001F000-\U0001FAFF\u2600-\u27BF]\s*+)*(?:[，。！？；：、,.!?;:)）\n\-—~～]|$|就好|就行|就可以|吧|好了|啦|呀|哦"
+                       r"|(?:and|but|so|here)(?![a-z]))")
 SPEAKS = (r"\s*+(?:在这|在这里|在这儿|在呢|一直在|陪着?你|会(?:一直|认真|陪)|随时|愿意|很高兴|来陪|听你|(?:也|很|真心|一直)?"
           r"(?:想对你说|想告诉你|建议你|理解你|明白你|支持你|相信你|心疼你|懂你|抱抱你|为你|给你)"
           r"|(?:is|will\s++be)\s++here|is\s++(?:listening|always|with\s++you)|will\s++listen|is\s++happy"
@@ -265,9 +273,11 @@ def build_rules(extra_words: tuple = ()) -> tuple[list[Rule], re.Pattern]:
     strong_maker = chain(strong, role=False)
     # "我是[一个][AI 助手][由 X 开发的 开源模型] Qwen 助手", not followed by 开发/旗下 (then X made something)
     made_by_zh = rf"(?:是)?(?:由|来自)?\s*+{any_maker}\s*+(?:旗下|{MADE})?的[^，。！？；,.!?;]{{0,8}}?"
-    zh_self = (rf"{ZH_LEAD}\s*+(?:一个|一名|一款|个)?\s*+(?:人工智能助手|ai\s*+助手|助手)?\s*+(?:{made_by_zh})?"
-               rf"(?>{any_chain}){NOT_PROVENANCE}")  # atomic: no backing off "阿里巴巴集团" to dodge "旗下"
-    en_self = rf"{EN_LEAD}\s++(?:an?\s++|the\s++)?{any_chain}"
+    zh_self = (rf"{ZH_LEAD}\s*+(?:一个|一名|一款|个)?\s*+(?:第[一二三四五六七八九十\d]+代|新一代|最新的?|开源的?)?\s*+"
+               rf"(?:人工智能助手|ai\s*+助手|助手)?\s*+(?:{made_by_zh})?\s*+(?P<zq>{QUOTE}\s*+)?"
+               rf"(?>{any_chain}){NOT_PROVENANCE}(?(zq)\s*+{UNQUOTE}?)")  # atomic: no backing off "阿里巴巴集团" to dodge "旗下"
+    en_self = (rf"{EN_LEAD}\s++(?:(?:an?|the|your|just|only)\s++)?(?:(?!not\s)[a-z]+\s++){{0,2}}?"
+               rf"(?:(?:kind|sort|type)\s++of\s++)?(?P<eq>{QUOTE}\s*+)?{any_chain}(?(eq)\s*+{UNQUOTE}?)")
     made_by_en = rf"(?:(?<![a-z])(?P<passive>(?:was|were|been|is|am|are)\s++{MADE_EN})|[,，]?\s*+(?<![a-z]){MADE_EN})"
     return [
         Rule("self-introduction", re.compile(rf"{zh_self}|{en_self}"), neutral_self, ends_a_self_introduction),
@@ -280,8 +290,9 @@ def build_rules(extra_words: tuple = ()) -> tuple[list[Rule], re.Pattern]:
              said_of_itself),
         Rule("from", re.compile(rf"\s*+(?:by|from|at|of)\s++(?:the\s++)?{strong_maker}(?:'s)?(?:\s++team)?"
                                 rf"|\s*+(?:by|from)\s++{A}meta{NOT_ORDINARY_META}{Z}"), ""),
-        Rule("named model", re.compile(rf"{weak}{ORG}\s*+(?:的\s*+|'s\s++)?{MODEL_WORD}"), neutral_mention),
-        Rule("sign-off", re.compile(rf"{SIGN_OFF}(?:{weak}|{strong}){ORG}(?=\s*+(?:陪(?:着)?你|在这里|在呢|with\s++you|here)?\W*+$)",
+        Rule("named model", re.compile(rf"{weak}{ORG}(?:\s*+[(（][^()（）\n]{{0,20}}[)）])?\s*+(?:的\s*+|'s\s++)?{MODEL_WORD}"),
+             neutral_mention),
+        Rule("sign-off", re.compile(rf"{SIGN_OFF}{any_chain}(?=\s*+(?:陪(?:着)?你|在这里|在呢|with\s++you|here)?\W*+$)",
                                    re.M), sign_off),
         Rule("speaking of itself", re.compile(rf"(?:(?<=^)|(?<=[，。！？；：,.!?;:\n]))\s*+(?:{weak}|{strong})(?={SPEAKS})"),
              neutral_mention),
@@ -401,7 +412,8 @@ def apply(rule: Rule, text: str, folded_text: tuple[str, list[int]] | None = Non
             continue
         if about_someone_else(folded, match.start(), match.end()):
             continue
-        if said and any(name in squeeze(match.group(0))[0] for name in said):
+        if said and any(name in squeeze(match.group(0))[0] for name in said) and (
+                rule.name != "from" or not said_of_itself(match, folded)):
             continue
         if rule.weak_needs and not (strong and strong.search(match.group(0))) and not rule.weak_needs(match, folded):
             continue
@@ -429,9 +441,10 @@ LEET = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t"
 LEET_I = str.maketrans({"1": "i", "!": "i", "|": "i"})
 FUZZY_NAMES = ("chatglm", "internlm", "baichuan", "alibaba", "tongyiqianwen", "zhipuai")  # not people's names
 MAKER = re.compile(r"(?:找到|见到|遇到|用到|碰到|用过|认识)我|(?<![a-z])(?:find|meet|see|use|found|met|used)\s+me(?![a-z])|开发|研发|训练|打造|推出|出品|公司|团队|实验室|是一家|一家人|同一家|家的|家族|背后|旗下|兄弟|姐妹|同门|出自|来自|做的|造的"
-                   r"|创办|创始|东家|娘家|亲戚|自家|出身|的模型|的ai|老板|掌门|董事长|爸爸|妈妈"
+                   r"|创办|创始|东家|娘家|亲戚|自家|出身|的模型|的ai|老板|掌门|董事长|爸爸|妈妈|家(?:那|这)"
                    r"|(?<![a-z])(?:made|built|train|creat|develop|parent|found|company|team|lab|family|behind|maker|from|origin"
                    r"|sibling|cousin|boss|ceo)")
+FOLK_TALE = ("ali baba",)  # the woodcutter of the forty thieves, two words; the company is "Alibaba"
 IDIOM = re.compile(r"千问[万百]问|万千问")  # phrases that hold a name and are not one (jieba knows no such word)
 OURS = re.compile(r"(?:我们|咱们|咱家|我家|(?<![a-z])(?:our|we\s+at|us\s+at))\s*$")  # "我们阿里", "our Meta family"
 SELF_INTRO = re.compile(r"(?:我(?:是|叫|来自)|作为|(?<![a-z])(?:i\s*am|i'm|call\s+me|as|wo\s*shi|wo\s*jiao))\W{0,3}$")
@@ -453,8 +466,16 @@ ORIGIN = re.compile(
     rf"(?:{MAKE_ZH})(?:了|出来的?|而成|的)"
     # 训练我的是 …, 造我的公司
     rf"|(?:{MAKE_ZH}|做|造)(?:了|出)?(?:我|本助手)的"
-    r"|我的[\"“”'‘’「」『』]?(?:开发者|研发者|开发团队|研发团队|创造者|创建者|设计者|制造者|作者|东家|娘家|出身|母公司|背后|家族|名字(?:取自|来自"
-    r"|来源|出自|源自|的由来|是从))"
+    r"|我的[\"“”'‘’「」『』]?(?:开发者|研发者|开发团队|研发团队|创造者|创建者|设计者|制造者|作者|东家|娘家|出身|母公司|背后|家族)"
+    # what its name means or where it comes from: 我名字的前半截…, "a literal translation of my name"
+    rf"|我的?名字的?{CLAUSE}{{0,12}}?(?:意思|含义|寓意|由来|来源|来自|取自|出自|源自|藏着|里有|前半|后半|谐音|翻译|字面|读作|念作|拼写"
+    r"|是从)"
+    r"|(?<![a-z])my\s++name(?:'s)?[^.!?\n]{0,40}?(?:means|meaning|comes?\s++from|came\s++from|translat|spell|pronounc"
+    r"|say\s++it|literal|stands\s++for|short\s++for)"
+    r"|(?<![a-z])(?:translation|spelling|pronunciation|meaning|version|romani[sz]ation)\s++of\s++my\s++name(?![a-z])"
+    # how to say its name: "I'm … — say it 'YAH-mah'", "我是…，读作…"
+    r"|(?<![a-z])(?:i'm|i\s++am|my)(?![a-z])[^.!?\n]{0,40}?(?<![a-z])(?:say\s++it|pronounced|pronounce\s++it)(?![a-z])"
+    rf"|我{CLAUSE}{{0,20}}?(?:读作|念作|读音是|发音是)"
     r"|我(?:来自|出自|诞生于|诞生在|出生于|出生在|背后|身后)"
     rf"|我(?:是)?(?:在|于){CLAUSE}{{1,12}}?(?:出生|诞生|长大|被造出来)"
     # 我和淘宝是一家人, 我是某家公司的产品
@@ -501,6 +522,46 @@ GENERIC_MAKER = re.compile(
 def describes_a_maker(agent: str) -> bool:
     """"上海一家国家级实验室", "a government-backed lab in Shanghai": more than "一家人工智能公司" / "an AI company"."""
     return len(re.sub(r"[\W_]", "", GENERIC_MAKER.sub("", agent))) >= 2
+
+
+# A name it gives itself: a counselling model has none to give, so any but a neutral one ("叫我小助手就好")
+# tells raters which model this is ("叫我'小百'就好", "call me Intern", "think of me as GLM").
+NAMING = re.compile(
+    r"(?:叫我|称呼我(?:为)?|称我(?:为)?|我的名字(?:是|叫)|我名叫|(?<![a-z])(?:call\s+me|my\s+name\s+is|my\s+name's|i\s+go\s+by"
+    r"|think\s+of\s+me\s+as|known\s+as|(?:it|name|me)\s+(?:\w+\s+)?(?:written|spelled|spelt)(?:\s+as)?)\s+)\s*['\"“‘「『]?\s*"
+    r"(?!(?:if|when|whenever|anytime|any|back|again|later|up|out|at|on|in|for|to|by|so|tomorrow|tonight|now|please"
+    r"|别|不|去|来|做|帮|给|一起|回|起来|过来)(?![a-z]))"
+    r"(?P<name>[^\s，。！？、,.!?;；:：'\"”’」』()（）\-—–~～](?:[^\s，。！？、,.!?;；:：'\"”’」』()（）\-—–~～]|\s(?=\S)){0,15}?)"
+    r"\s*['\"”’」』]?\s*"
+    r"(?=就好|就行|就可以|吧|也行|也可以|好了|啦|或者|[，。！？、,.!?;；:：()（）\-—–~～\n]|$|\s+(?:or|and|for\s+short)(?![a-z]))")
+NEUTRAL_NAME = re.compile(r"(?:小|你的|your\s*)?(?:an?\s+)?(?:ai|人工智能)?\s*(?:助手|助理|朋友|伙伴|小伙伴|树洞|倾听者|陪伴者|听众|assistant"
+                          r"|friend|buddy|listener|helper|companion|counsell?or)?|ai|me|it|him|her|them|anytime|whenever|back"
+                          r"|again|later|anything|whatever|随时|一声|一下")
+
+
+def gives_itself_a_name(folded: str) -> bool:
+    return any(not NEUTRAL_NAME.fullmatch(m.group("name")) for m in NAMING.finditer(folded))
+
+
+# The client asks which model this is ("你是通义千问吗？", "Is this InternLM or Llama?"): whatever the
+# model then says of itself ("对，我就是你说的那个模型", "I'm the first one you named", "No, I'm not
+# Qwen") answers it in front of the rater, who reads the question as written. Such a conversation
+# is held back once a model turn speaks of itself; a neutral "我是一名 AI 助手" alone does not count.
+ASKS_YOU = re.compile(r"你(?:是不是|是|就是|和|跟|与|属于)|是不是你|(?<![a-z])(?:are\s+you|is\s+this|is\s+it|you're|were\s+you)(?![a-z])")
+ASKS_WHICH = re.compile(r"(?:哪个|什么|哪家|谁家的?)(?:大?模型|ai|公司)|谁(?:开发|做|训练|造)的?你|你是谁(?:开发|做|训练)"
+                        r"|(?<![a-z])(?:which|what)\s+(?:model|ai|llm|company)|who\s+(?:made|built|trained|created|developed)"
+                        r"\s+you(?![a-z])")
+ANSWERS = re.compile(r"我(?:就|也|正|其实|并|真|才)?(?:是|不是)|就是我|不是我|没错|是的|对[，,。!！的呀啊]|本人|(?<![a-z])(?:yes|yeah|yep|nope"
+                     r"|i\s+am|i'm|i\s+was|that's\s+me|that\s+is\s+me|you\s+(?:named|mentioned|said|guessed)|not\s+\w+)(?![a-z])")
+NEUTRAL_SELF = re.compile(r"我是一名\s*ai\s*助手|作为一名\s*ai\s*助手|(?<![a-z])(?:i\s+am|i'm)\s+an\s+ai\s+assistant(?![a-z])")
+
+
+def asks_who_it_is(folded: str, names_said: frozenset) -> bool:
+    return bool(ASKS_WHICH.search(folded) or (names_said and ASKS_YOU.search(folded)))
+
+
+def answers_who_it_is(folded: str) -> bool:
+    return bool(ANSWERS.search(NEUTRAL_SELF.sub("", folded)))
 
 
 def says_who_made_it(folded: str) -> bool:
@@ -608,15 +669,20 @@ class Redactor:
         a name the client said earlier in the conversation is the client's, and a model turn that
         repeats it is left as written, unless the model uses it of itself (a self-introduction,
         "made by …", a sign-off: those rules still run) — `said`, ECHOED."""
-        out, findings, changed, said = [], [], 0, frozenset()
+        out, findings, changed, said, asked = [], [], 0, frozenset(), False
         for turn in turns:
             if turn.get("role") in MODEL_ROLES:
                 shown = self(turn["content"], said)
                 changed += shown != turn["content"]
                 findings += self.check(shown, said)
+                if asked and answers_who_it_is(fold(shown)[0]):
+                    findings.append(Finding("who it is", "answers the client's question", True))
                 out.append({**turn, "content": shown})
             else:
-                said |= self.names_in(turn.get("content") or "")
+                names_here = self.names_in(turn.get("content") or "")
+                said |= names_here
+                of_the_five = frozenset(k for k in names_here if self.words[k][1] not in self.extra)  # not ChatGPT
+                asked = asked or asks_who_it_is(fold(turn.get("content") or "")[0], of_the_five)
                 out.append(dict(turn))
         return Blinded(out, sorted(set(findings), key=lambda f: (not f.hold, f.name, f.how)), changed)
 
@@ -666,12 +732,12 @@ class Redactor:
         edges: list = []
         findings = set()
 
-        def beside_self(a: int, b: int) -> bool:
+        def beside_self(a: int, b: int, model_word: bool = True) -> bool:
             before = re.split(r"[。！？；!?;\n]", folded[max(0, a - 80):a])[-1]
             after = re.split(r"[。！？；!?;\n]", folded[b:b + 80])[0]
             around = before + " " + after
             return bool(SELF_INTRO.search(before) or OURS.search(before) or (SELF.search(around) and MAKER.search(around))
-                        or re.match(rf"\W*+(?:的\s*+)?{MODEL_WORD}", after))
+                        or (model_word and re.match(rf"\W*+(?:的\s*+)?{MODEL_WORD}", after)))
 
         idioms = [m.span() for m in IDIOM.finditer(squeezed)]
 
@@ -685,6 +751,8 @@ class Redactor:
             parted = not folded[a:b].isalnum()  # "Q-w-e-n", "通 义 千 问"
             if parted and len(key) < 4:
                 return
+            if folded[a:b] in FOLK_TALE:
+                return
             if names.is_chinese(key):
                 if inside_a_word(squeezed, start, end, edges) or any(s <= start and end <= e for s, e in idioms):
                     return
@@ -694,7 +762,8 @@ class Redactor:
             if how == "as written" and about_someone_else(folded, a, b):  # a strong name still holds beside "me"
                 findings.add(Finding(word, "about someone else", strength == "strong" and beside_self(a, b)))
                 return
-            if how == "as written" and word_key in said and not beside_self(a, b) and not SPEAKING.match(folded, b):
+            if how == "as written" and word_key in said and not beside_self(a, b, model_word=False) \
+                    and not SPEAKING.match(folded, b):
                 findings.add(Finding(word, "the client said it", False))
                 return
             hold = (strength == "strong" and (len(key) >= 4 or names.is_chinese(key) or how == "as written")) \
@@ -728,6 +797,8 @@ class Redactor:
         findings |= self._pinyin_findings(folded)
         if says_who_made_it(folded):
             findings.add(Finding("who made it", "origin described", True))
+        if gives_itself_a_name(folded):
+            findings.add(Finding("a name of its own", "self-naming", True))
         return sorted(findings, key=lambda f: (not f.hold, f.name, f.how))
 
     def _pinyin_findings(self, folded: str) -> set[Finding]:
