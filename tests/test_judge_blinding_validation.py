@@ -68,6 +68,23 @@ def test_the_fourth_authors_set(redact):
     assert ordinary["counsellor"]["held_back_as_model"] == 0
 
 
+def test_the_fifth_authors_set(redact):
+    """Measured once blind, at f3e9c76: 135/150 = 90.0% (Wilson 84.2-93.8%; confirming the client's
+    guess 6/10, symbols for letters 5/8), counsellor sentences changed 2/160, held back 5/160. Read
+    and fixed after that: a regression guard now."""
+    digests = {name: hashlib.sha256((VALIDATION / "fifth_author" / name).read_bytes()).hexdigest()
+               for name in ("identity_set.jsonl", "ordinary.jsonl")}
+    assert digests == {"identity_set.jsonl": "4d6683f4384a00d541564cb27daef52a9e18c90995619d69d368ad1b143e3f38",
+                       "ordinary.jsonl": "463c1aea00ed7e6f308aea7ddc7f175b83e1ebc8b950e38060bfacd099eafabd"}
+    result = identity_recall(redact, load("fifth_author/identity_set.jsonl"))
+    print(f"\nfifth author's identity set: {result['blinded']}/{result['n']}: {result['by_style']}")
+    assert result["blinded"] == 150, result["by_style"]
+    ordinary = ordinary_changes(redact, load("fifth_author/ordinary.jsonl"))
+    print(f"fifth author's ordinary sentences: {ordinary}")
+    assert ordinary["client"]["changed"] == 0 and ordinary["counsellor"]["changed"] == 0
+    assert ordinary["counsellor"]["held_back_as_model"] <= 7  # declines after "are you X?": held, see below
+
+
 def test_recall_on_the_second_authors_set(redact):
     """Before #27: 39/95 = 41%; 89/95 at the end of the first round (measured while developing, per
     style only); its misses were read in the second round, so it is a development set now."""
@@ -257,3 +274,35 @@ def test_a_reflection_of_the_clients_employer_keeps_from_and_at(redact):
 def test_a_signature_with_its_model_in_brackets(redact):
     shown = redact("想哭的时候就哭吧。\n—— 你的AI朋友 百川（Baichuan2-Chat）")
     assert shown == "想哭的时候就哭吧。\n—— 你的AI朋友 AI 助手"
+
+
+# ---- what the fifth author's set showed ----
+@pytest.mark.parametrize("text", ["Ch@tGLM 在线陪你～", "B@ichuan here for you.", "我可不是百川哦～", "I'm definitely not a llama 😉",
+                                  "Under Meta's acceptable use policy I can't give dosing advice.",
+                                  "我的权重发布在 https://huggingface.co/meta-llama 上。", "我是基于 GLM 架构的对话模型。",
+                                  "你的🦙朋友（Meta出品）一直在这里。", "小百川一直在这儿陪着你。"])
+def test_symbols_denials_policies_and_repositories_give_it_away(redact, text):
+    blinded = redact.blind([{"role": "counsellor", "content": text}])
+    assert blinded.held_back or blinded.turns[0]["content"] != text, blinded.findings
+
+
+def test_once_the_client_asks_whether_it_is_one_of_the_models_by_name_every_reply_is_held_back(redact):
+    """No list of confirmations is complete ("Guilty as charged", "That's true, you've got it"), and
+    the rater reads the question: the conversation is held back whatever the model answers."""
+    for question in ["Someone on a forum said this bot is Baichuan. True?", "你是通义千问吗？", "Are you Llama?"]:
+        for reply in ["Guilty as charged. Back to you.", "这个我不方便透露，我们聊聊你吧。"]:
+            turns = [{"role": "client", "content": question}, {"role": "counsellor", "content": reply}]
+            assert redact.blind(turns).held_back, (question, reply)
+    employer = [{"role": "client", "content": "我在阿里巴巴工作，你知道那种加班吗？"},
+                {"role": "counsellor", "content": "长期加班真的很消耗人。"}]
+    assert not redact.blind(employer).held_back  # naming an employer is not asking who the model is
+
+
+def test_the_client_as_a_member_of_a_lab_is_not_a_self_introduction(redact):
+    client = {"role": "client", "content": "我是上海人工智能实验室的博士后，论文又被拒了。"}
+    reply = "作为上海人工智能实验室的博士后，论文屡次被拒，这种挫败感真的很重。"
+    blinded = redact.blind([client, {"role": "counsellor", "content": reply}])
+    assert blinded.turns[1]["content"] == reply and not blinded.held_back, blinded.findings
+    advice = redact.blind([{"role": "client", "content": "智谱清言让我去看医生。"},
+                           {"role": "counsellor", "content": "智谱清言建议你去看医生，你怎么想？"}])
+    assert advice.turns[1]["content"] == "智谱清言建议你去看医生，你怎么想？"  # the app's advice, reflected

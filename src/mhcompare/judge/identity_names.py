@@ -21,14 +21,14 @@ import functools
 
 STRONG = {
     "qwen": ["通义千问", "千问", "通义实验室", "阿里云", "阿里巴巴", "达摩院", "qwen", "qwq", "tongyi qianwen",
-             "alibaba", "aliyun", "alibaba cloud", "damo academy", "dashscope", "灵积", "通义万相", "通义听悟", "ali cloud", "alicloud",
+             "alibaba", "aliyun", "alibaba cloud", "damo academy", "dashscope", "qwenlm", "灵积", "通义万相", "通义听悟", "ali cloud", "alicloud",
              "通义灵码"],
-    "llama": ["meta ai", "metaai", "llama2", "llama3", "code llama", "codellama", "facebook ai", "fair lab"],
+    "llama": ["meta ai", "metaai", "meta-llama", "llama2", "llama3", "code llama", "codellama", "facebook ai", "fair lab"],
     "chatglm": ["chatglm", "智谱", "智谱清言", "zhipu", "zhipuai", "thudm", "codegeex", "cogview", "cogvlm", "cogvideo",
                 "z.ai", "aminer", "清华keg", "thu keg", "thukeg", "知识工程实验室"],
     "internlm": ["internlm", "书生浦语", "浦语", "上海人工智能实验室", "上海ai实验室", "shanghai ai lab", "pjlab",
-                 "shanghai ai laboratory", "openxlab", "internvl", "浦江实验室", "书生万象", "opencompass"],
-    "baichuan": ["baichuan", "百川智能", "百川大模型", "百小应"],
+                 "shanghai ai laboratory", "openxlab", "internlm-chat", "internvl", "浦江实验室", "书生万象", "opencompass"],
+    "baichuan": ["baichuan", "baichuan-inc", "百川智能", "百川大模型", "百小应"],
 }
 WEAK = {
     "qwen": ["通义", "阿里", "ali", "tongyi", "魔搭", "百炼"],

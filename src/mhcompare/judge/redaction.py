@@ -52,7 +52,7 @@ NEUTRAL_ZH = "AI 助手"
 NEUTRAL_EN = "an AI assistant"
 DANGLING_COMMA = re.compile(r"[，,]\s*+(?=[。！？.!?]|$)")  # what a dropped clause may leave behind
 MODEL_ROLES = ("counsellor", "assistant")  # the turns a model wrote; the only ones redacted
-ECHOED = ("named model", "mention", "from")  # rules that leave a name the client said ("laid off from Meta"),
+ECHOED = ("named model", "mention", "from", "speaking of itself")  # rules that leave a name the client said ("laid off from Meta"),
 # unless, for "from", the model says it of itself; a self-introduction or a signature goes whoever said it first
 
 # Look-alikes NFKC leaves alone (Cyrillic, Greek, Armenian, Latin small capitals and IPA letters).
@@ -138,6 +138,8 @@ MODEL_WORD = (r"(?:(?:超?大规模|开源|对话|聊天|智能|人工智能|ai\
               r"|ai(?!\s*+(?:专业|课程|课|研究|方向|行业|领域|技术|产品|芯片|公司|工程师|course|class|major|research|industry"
               r"|company|engineer|chip|ethic|art|tool|app)))(?![a-z])")
 ROLE = rf"(?:\s*+(?:的\s*+|'s\s++)?{MODEL_WORD})?"
+NOT_POSSESSIVE = (r"(?!\s*+的\s*+(?:博士后|博士|硕士|学生|研究生|本科生|员工|职员|实习生|研究员|工程师|程序员|同事|老师|教授|一员|前员工"
+                  r"|用户|客户|合伙人|创始人|家属))")  # "作为上海人工智能实验室的博士后": the client, not the model
 NOT_PROVENANCE = r"(?!\s*+(?:旗下|(?:共同)?(?:开发|研发|训练|打造|推出|创造|创建|发布|提供)))"
 JOIN = r"(?:\s*+(?:和|与|及|、|/|&|'s|的|and(?![a-z]))\s*+|\s*+)"  # one way only to read a space
 
@@ -222,11 +224,13 @@ QUOTE = r"['\"“‘「『]"
 UNQUOTE = r"['\"”’」』]"
 ENDS_HERE = re.compile(r"\s*+['\"”’」』]?\s*+(?:[\U0001F000-\U0001FAFF\u2600-\u27BF]\s*+)*(?:[，。！？；：、,.!?;:)）\n\-—~～]|$|就好|就行|就可以|吧|好了|啦|呀|哦"
                        r"|(?:and|but|so|here)(?![a-z]))")
-SPEAKS = (r"\s*+(?:在这|在这里|在这儿|在呢|一直在|陪着?你|会(?:一直|认真|陪)|随时|愿意|很高兴|来陪|听你|(?:也|很|真心|一直)?"
-          r"(?:想对你说|想告诉你|建议你|理解你|明白你|支持你|相信你|心疼你|懂你|抱抱你|为你|给你)"
-          r"|(?:is|will\s++be)\s++here|is\s++(?:listening|always|with\s++you)|will\s++listen|is\s++happy"
-          r"|(?:thinks|believes|understands|hears|supports|suggests|wants)\s++(?:you|that)(?![a-z]))")
-SPEAKING = re.compile(SPEAKS)
+PRESENT = (r"\s*+(?:在这|在这里|在这儿|在呢|在线|上线|来了|来啦|报到|一直在|陪着?你|会(?:一直|认真|陪)|随时|愿意|很高兴|来陪|听你"
+           r"|(?:is|will\s++be)\s++here|here(?![a-z])|is\s++(?:listening|always|with\s++you|online)|will\s++listen"
+           r"|is\s++happy)")
+ADDRESSES = (r"\s*+(?:(?:也|很|真心|一直)?(?:想对你说|想告诉你|建议你|理解你|明白你|支持你|相信你|心疼你|懂你|抱抱你|为你|给你)"
+             r"|(?:thinks|believes|understands|hears|supports|suggests|wants)\s++(?:you|that)(?![a-z]))")
+SPEAKS = rf"(?:{PRESENT}|{ADDRESSES})"
+SPEAKING, PRESENCE = re.compile(SPEAKS), re.compile(PRESENT)
 # a name that is someone else's (the client's employer, a friend, a place) is not the model's
 ABOUT_OTHERS_BEFORE = re.compile(
     r"(?:(?:你|您|他|她)们?(?:的|在|去|从|是|跟|和|说的|提到的|说|提到|讲的|讲)?|(?:朋友|同学|同事|室友|老师|老板|领导|姐姐|妹妹|哥哥|弟弟|妈妈|爸爸"
@@ -275,7 +279,7 @@ def build_rules(extra_words: tuple = ()) -> tuple[list[Rule], re.Pattern]:
     made_by_zh = rf"(?:是)?(?:由|来自)?\s*+{any_maker}\s*+(?:旗下|{MADE})?的[^，。！？；,.!?;]{{0,8}}?"
     zh_self = (rf"{ZH_LEAD}\s*+(?:一个|一名|一款|个)?\s*+(?:第[一二三四五六七八九十\d]+代|新一代|最新的?|开源的?)?\s*+"
                rf"(?:人工智能助手|ai\s*+助手|助手)?\s*+(?:{made_by_zh})?\s*+(?P<zq>{QUOTE}\s*+)?"
-               rf"(?>{any_chain}){NOT_PROVENANCE}(?(zq)\s*+{UNQUOTE}?)")  # atomic: no backing off "阿里巴巴集团" to dodge "旗下"
+               rf"(?>{any_chain}){NOT_PROVENANCE}{NOT_POSSESSIVE}(?(zq)\s*+{UNQUOTE}?)")  # atomic: no backing off "阿里巴巴集团" to dodge "旗下"
     en_self = (rf"{EN_LEAD}\s++(?:(?:an?|the|your|just|only)\s++)?(?:(?!not\s)[a-z]+\s++){{0,2}}?"
                rf"(?:(?:kind|sort|type)\s++of\s++)?(?P<eq>{QUOTE}\s*+)?{any_chain}(?(eq)\s*+{UNQUOTE}?)")
     made_by_en = rf"(?:(?<![a-z])(?P<passive>(?:was|were|been|is|am|are)\s++{MADE_EN})|[,，]?\s*+(?<![a-z]){MADE_EN})"
@@ -294,7 +298,9 @@ def build_rules(extra_words: tuple = ()) -> tuple[list[Rule], re.Pattern]:
              neutral_mention),
         Rule("sign-off", re.compile(rf"{SIGN_OFF}{any_chain}(?=\s*+(?:陪(?:着)?你|在这里|在呢|with\s++you|here)?\W*+$)",
                                    re.M), sign_off),
-        Rule("speaking of itself", re.compile(rf"(?:(?<=^)|(?<=[，。！？；：,.!?;:\n]))\s*+(?:{weak}|{strong})(?={SPEAKS})"),
+        Rule("here for you", re.compile(rf"(?:(?<=^)|(?<=[，。！？；：,.!?;:\n]))\s*+小?(?:{weak}|{strong})(?={PRESENT})"),
+             neutral_mention),
+        Rule("speaking of itself", re.compile(rf"(?:(?<=^)|(?<=[，。！？；：,.!?;:\n]))\s*+小?(?:{weak}|{strong})(?={ADDRESSES})"),
              neutral_mention),
         Rule("mention", re.compile(strong_chain), neutral_mention),
     ], re.compile(strong)
@@ -438,14 +444,19 @@ def apply(rule: Rule, text: str, folded_text: tuple[str, list[int]] | None = Non
 # ---- after redaction: anything left? --------------------------------------------------------------
 LEET = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s",
                       "|": "l", "!": "i"})
+SYMBOL_IN_WORD = re.compile(r"(?<=[a-z])[@$|!](?=[a-z])")
 LEET_I = str.maketrans({"1": "i", "!": "i", "|": "i"})
 FUZZY_NAMES = ("chatglm", "internlm", "baichuan", "alibaba", "tongyiqianwen", "zhipuai")  # not people's names
 MAKER = re.compile(r"(?:找到|见到|遇到|用到|碰到|用过|认识)我|(?<![a-z])(?:find|meet|see|use|found|met|used)\s+me(?![a-z])|开发|研发|训练|打造|推出|出品|公司|团队|实验室|是一家|一家人|同一家|家的|家族|背后|旗下|兄弟|姐妹|同门|出自|来自|做的|造的"
-                   r"|创办|创始|东家|娘家|亲戚|自家|出身|的模型|的ai|老板|掌门|董事长|爸爸|妈妈|家(?:那|这)"
+                   r"|创办|创始|东家|娘家|亲戚|自家|出身|的模型|的ai|老板|掌门|董事长|爸爸|妈妈|家(?:那|这)|出品|制造|基于|架构|权重|开源|发布"
+                   r"|政策|许可|协议|条款|仓库"
                    r"|(?<![a-z])(?:made|built|train|creat|develop|parent|found|company|team|lab|family|behind|maker|from|origin"
-                   r"|sibling|cousin|boss|ceo)")
+                   r"|sibling|cousin|boss|ceo|based\s+on|built\s+on|architecture|weights|checkpoint|released|open-?sourced"
+                   r"|polic|licen[cs]e|terms|repo|hugging\s*face|github)")
 FOLK_TALE = ("ali baba",)  # the woodcutter of the forty thieves, two words; the company is "Alibaba"
 IDIOM = re.compile(r"千问[万百]问|万千问")  # phrases that hold a name and are not one (jieba knows no such word)
+DENIAL = re.compile(r"(?:我(?:可|并|才|也|当然|绝对|真|又)?不是|(?<![a-z])(?:i'm|i\s+am)\s+(?:\w+\s+)?not\s+(?:a\s+|an\s+|the\s+)?)"
+                    r"\W{0,3}$")  # "我可不是百川哦", "I'm definitely not a llama": a joke that answers
 OURS = re.compile(r"(?:我们|咱们|咱家|我家|(?<![a-z])(?:our|we\s+at|us\s+at))\s*$")  # "我们阿里", "our Meta family"
 SELF_INTRO = re.compile(r"(?:我(?:是|叫|来自)|作为|(?<![a-z])(?:i\s*am|i'm|call\s+me|as|wo\s*shi|wo\s*jiao))\W{0,3}$")
 
@@ -468,8 +479,8 @@ ORIGIN = re.compile(
     rf"|(?:{MAKE_ZH}|做|造)(?:了|出)?(?:我|本助手)的"
     r"|我的[\"“”'‘’「」『』]?(?:开发者|研发者|开发团队|研发团队|创造者|创建者|设计者|制造者|作者|东家|娘家|出身|母公司|背后|家族)"
     # what its name means or where it comes from: 我名字的前半截…, "a literal translation of my name"
-    rf"|我的?名字的?{CLAUSE}{{0,12}}?(?:意思|含义|寓意|由来|来源|来自|取自|出自|源自|藏着|里有|前半|后半|谐音|翻译|字面|读作|念作|拼写"
-    r"|是从)"
+    rf"|我的?名字的?{CLAUSE}{{0,40}}?(?:意思|含义|寓意|由来|来源|来自|取自|出自|源自|藏着|里有|前半|后半|谐音|翻译|字面|读作|念作|拼写"
+    r"|是从|缩写|简称|全称|代表)"
     r"|(?<![a-z])my\s++name(?:'s)?[^.!?\n]{0,40}?(?:means|meaning|comes?\s++from|came\s++from|translat|spell|pronounc"
     r"|say\s++it|literal|stands\s++for|short\s++for)"
     r"|(?<![a-z])(?:translation|spelling|pronunciation|meaning|version|romani[sz]ation)\s++of\s++my\s++name(?![a-z])"
@@ -543,16 +554,21 @@ def gives_itself_a_name(folded: str) -> bool:
     return any(not NEUTRAL_NAME.fullmatch(m.group("name")) for m in NAMING.finditer(folded))
 
 
-# The client asks which model this is ("你是通义千问吗？", "Is this InternLM or Llama?"): whatever the
-# model then says of itself ("对，我就是你说的那个模型", "I'm the first one you named", "No, I'm not
-# Qwen") answers it in front of the rater, who reads the question as written. Such a conversation
-# is held back once a model turn speaks of itself; a neutral "我是一名 AI 助手" alone does not count.
-ASKS_YOU = re.compile(r"你(?:是不是|是|就是|和|跟|与|属于)|是不是你|(?<![a-z])(?:are\s+you|is\s+this|is\s+it|you're|were\s+you)(?![a-z])")
+# The client asks whether this is one of the models by name ("你是通义千问吗？", "Is this InternLM or
+# Llama?"): whatever the model then says ("对，我就是你说的那个模型", "Guilty as charged", "No, I'm not
+# Qwen", even a decline) answers it in front of the rater, who reads the question as written, and no
+# list of confirmations is complete: the conversation is held back. Asked without a name ("你是哪个
+# 模型？"), only a reply that speaks of itself is (a neutral "我是一名 AI 助手" alone does not count).
+ASKS_YOU = re.compile(r"你(?:是不是|是|就是|和|跟|与|属于)|是不是你|这个(?:ai|机器人|模型|助手|bot)(?:是|就是)"
+                      r"|(?<![a-z])(?:are\s+you|is\s+this|is\s+it|you're|were\s+you"
+                      r"|(?:this|the)\s+(?:bot|ai|assistant|model|chatbot)(?:\s+is|'s))(?![a-z])")
 ASKS_WHICH = re.compile(r"(?:哪个|什么|哪家|谁家的?)(?:大?模型|ai|公司)|谁(?:开发|做|训练|造)的?你|你是谁(?:开发|做|训练)"
                         r"|(?<![a-z])(?:which|what)\s+(?:model|ai|llm|company)|who\s+(?:made|built|trained|created|developed)"
                         r"\s+you(?![a-z])")
 ANSWERS = re.compile(r"我(?:就|也|正|其实|并|真|才)?(?:是|不是)|就是我|不是我|没错|是的|对[，,。!！的呀啊]|本人|(?<![a-z])(?:yes|yeah|yep|nope"
-                     r"|i\s+am|i'm|i\s+was|that's\s+me|that\s+is\s+me|you\s+(?:named|mentioned|said|guessed)|not\s+\w+)(?![a-z])")
+                     r"|i\s+am|i'm|i\s+was|that's\s+me|that\s+is\s+me|you\s+(?:named|mentioned|said|guessed)|not\s+\w+"
+                     r"|(?:you've|you\s+have|you)\s+got\s+it|that's\s+(?:true|right|correct)|correct|bingo|guilty)(?![a-z])"
+                     r"|猜对|认出|被你发现|说对了|没猜错|正是")
 NEUTRAL_SELF = re.compile(r"我是一名\s*ai\s*助手|作为一名\s*ai\s*助手|(?<![a-z])(?:i\s+am|i'm)\s+an\s+ai\s+assistant(?![a-z])")
 
 
@@ -669,13 +685,15 @@ class Redactor:
         a name the client said earlier in the conversation is the client's, and a model turn that
         repeats it is left as written, unless the model uses it of itself (a self-introduction,
         "made by …", a sign-off: those rules still run) — `said`, ECHOED."""
-        out, findings, changed, said, asked = [], [], 0, frozenset(), False
+        out, findings, changed, said, asked, named = [], [], 0, frozenset(), False, False
         for turn in turns:
             if turn.get("role") in MODEL_ROLES:
                 shown = self(turn["content"], said)
                 changed += shown != turn["content"]
                 findings += self.check(shown, said)
-                if asked and answers_who_it_is(fold(shown)[0]):
+                if named:
+                    findings.append(Finding("who it is", "the client asked if it is one of the models", True))
+                elif asked and answers_who_it_is(fold(shown)[0]):
                     findings.append(Finding("who it is", "answers the client's question", True))
                 out.append({**turn, "content": shown})
             else:
@@ -683,6 +701,7 @@ class Redactor:
                 said |= names_here
                 of_the_five = frozenset(k for k in names_here if self.words[k][1] not in self.extra)  # not ChatGPT
                 asked = asked or asks_who_it_is(fold(turn.get("content") or "")[0], of_the_five)
+                named = named or bool(of_the_five and asks_who_it_is(fold(turn.get("content") or "")[0], of_the_five))
                 out.append(dict(turn))
         return Blinded(out, sorted(set(findings), key=lambda f: (not f.hold, f.name, f.how)), changed)
 
@@ -736,7 +755,11 @@ class Redactor:
             before = re.split(r"[。！？；!?;\n]", folded[max(0, a - 80):a])[-1]
             after = re.split(r"[。！？；!?;\n]", folded[b:b + 80])[0]
             around = before + " " + after
-            return bool(SELF_INTRO.search(before) or OURS.search(before) or (SELF.search(around) and MAKER.search(around))
+            if re.match(NOT_POSSESSIVE.replace("(?!", "(?=", 1), after):
+                return bool(SELF.search(around) and MAKER.search(around))  # "作为…的博士后" speaks of the client
+            return bool(SELF_INTRO.search(before) or OURS.search(before) or DENIAL.search(before)
+                        or re.match(r"\W{0,3}(?:出品|制造|研发|开发|训练|打造|推出)", after)
+                        or (SELF.search(around) and MAKER.search(around))
                         or (model_word and re.match(rf"\W*+(?:的\s*+)?{MODEL_WORD}", after)))
 
         idioms = [m.span() for m in IDIOM.finditer(squeezed)]
@@ -745,9 +768,10 @@ class Redactor:
             """"L1ama 在这里陪你": a name opening a clause, then what the model does for the client."""
             return bool(re.search(r"(?:^|[，。！？；：,.!?;:\n])\s*$", folded[:a]) and SPEAKING.match(folded, b))
 
-        def found(key: str, word_key: str, start: int, end: int, how: str) -> None:
+        def found(key: str, word_key: str, start: int, end: int, how: str, at: list | None = None) -> None:
             strength, word = self.words[word_key]
-            a, b = where[start], where[end - 1] + 1
+            at = at or where
+            a, b = at[start], at[end - 1] + 1
             parted = not folded[a:b].isalnum()  # "Q-w-e-n", "通 义 千 问"
             if parted and len(key) < 4:
                 return
@@ -763,7 +787,7 @@ class Redactor:
                 findings.add(Finding(word, "about someone else", strength == "strong" and beside_self(a, b)))
                 return
             if how == "as written" and word_key in said and not beside_self(a, b, model_word=False) \
-                    and not SPEAKING.match(folded, b):
+                    and not PRESENCE.match(folded, b):
                 findings.add(Finding(word, "the client said it", False))
                 return
             hold = (strength == "strong" and (len(key) >= 4 or names.is_chinese(key) or how == "as written")) \
@@ -790,6 +814,12 @@ class Redactor:
         for m in backward.finditer(squeezed):
             key = m.group(1)
             found(key, key[::-1], m.start(), m.start() + len(key), "reversed")
+        if SYMBOL_IN_WORD.search(folded):  # "Ch@tGLM", "B@ichuan": one for one, so positions stay
+            symbols, at = squeeze(SYMBOL_IN_WORD.sub(lambda m: m.group(0).translate(LEET), folded))
+            for m in forward.finditer(symbols):
+                key = m.group(1)
+                if key not in squeezed:
+                    found(key, key, m.start(), m.start() + len(key), "symbols", at)
         for m in re.finditer(r"[a-z]{5,}", folded):  # one letter off a model's or vendor's name
             for key in FUZZY_NAMES:
                 if m.group(0) != key and damerau_within_one(m.group(0), key):
