@@ -26,63 +26,40 @@ def test_the_validation_sets_are_the_independent_authors_unchanged():
     assert len(load("identity_set.jsonl")) == 95 and len(load("ordinary.jsonl")) == 126
 
 
-def test_the_held_out_sets_are_the_third_authors_unchanged():
-    digests = {name: hashlib.sha256((VALIDATION / "held_out" / name).read_bytes()).hexdigest()
-               for name in ("identity_set.jsonl", "ordinary.jsonl")}
-    assert digests == {
-        "identity_set.jsonl": "9727b3ee25f612d2882e038fede2f5ebd7f28f040844a5fdd86b23fcde9cca55",
-        "ordinary.jsonl": "f10861303c70121ddd7ca0fd3ffebe56666768e0567f1f27e8a217eadb0450b6"}
-    assert len(load("held_out/identity_set.jsonl")) == 160 and len(load("held_out/ordinary.jsonl")) == 160
+# Each later author's set: (folder, sha256 of identity_set / ordinary, identities, ordinary lines, the
+# fewest identities that must stay blinded, the most ordinary counsellor lines that may be held back).
+# Each was measured once blind before anyone read it (the first figure below, README in the folder);
+# its misses were read and fixed in general form after that, so today's figure guards against going
+# back and is no longer an estimate for text nobody tuned on.
+LATER_AUTHORS = {
+    # blind at 0d0ae3d: 155/160 = 96.9% (92.9-98.7%); counsellor sentences changed 3/106
+    "third": ("held_out", "9727b3ee25f612d2882e038fede2f5ebd7f28f040844a5fdd86b23fcde9cca55",
+              "f10861303c70121ddd7ca0fd3ffebe56666768e0567f1f27e8a217eadb0450b6", 160, 160, 160, 0),
+    # blind at e564259: 99/120 = 82.5% (74.7-88.3%; nicknames 3/12, confirming the client's guess 7/12);
+    # changed 3/192. Two misses left as known: a joke expanding GLM's letters, "Llama 3.1" in pinyin.
+    "fourth": ("fourth_author", "f07d7657858a6296ac91eea6d79229c60b2d764226de995d541e98907903ef4c",
+               "9af1ea8a0f668afb04b7fd0e3fc2b7e8d60b040150673122d3ac4b14cdd61c3f", 120, 240, 118, 0),
+    # blind at f3e9c76: 135/150 = 90.0% (84.2-93.8%; confirmations 6/10, symbols for letters 5/8);
+    # changed 2/160, held back 5/160. Declines after "are you X?" are held back since: 7/160.
+    "fifth": ("fifth_author", "4d6683f4384a00d541564cb27daef52a9e18c90995619d69d368ad1b143e3f38",
+              "463c1aea00ed7e6f308aea7ddc7f175b83e1ebc8b950e38060bfacd099eafabd", 150, 200, 150, 7),
+}
 
 
-def test_recall_on_the_third_authors_set(redact):
-    """Measured once blind, at 0d0ae3d: 155/160 = 96.9% (Wilson 92.9-98.7%), counsellor sentences
-    changed 3/106. The misses were read and general fixes made after that (483e678): this test now
-    guards against going back, and the blind figure is the one docs/judge_app.md reports."""
-    result = identity_recall(redact, load("held_out/identity_set.jsonl"))
-    low, high = result["interval"]
-    print(f"\nthird author's identity set: {result['blinded']}/{result['n']} blinded = {result['recall']:.1%} "
-          f"(Wilson 95% {low:.1%}-{high:.1%}): {result['replaced']} replaced, {result['held_back']} held back")
-    assert result["blinded"] == 160, result["by_style"]
-    ordinary = ordinary_changes(redact, load("held_out/ordinary.jsonl"))
-    print(f"third author's ordinary sentences: {ordinary}")
+@pytest.mark.parametrize("author", sorted(LATER_AUTHORS))
+def test_a_later_authors_set(redact, author):
+    folder, identity_sha, ordinary_sha, n_identity, n_ordinary, blinded_at_least, held_at_most = LATER_AUTHORS[author]
+    digests = [hashlib.sha256((VALIDATION / folder / name).read_bytes()).hexdigest()
+               for name in ("identity_set.jsonl", "ordinary.jsonl")]
+    assert digests == [identity_sha, ordinary_sha]  # the author's files, unchanged
+    result = identity_recall(redact, load(f"{folder}/identity_set.jsonl"))
+    ordinary = ordinary_changes(redact, load(f"{folder}/ordinary.jsonl"))
+    print(f"\n{author} author: identities {result['blinded']}/{result['n']} blinded ({result['replaced']} replaced, "
+          f"{result['held_back']} held back), by style {result['by_style']}; ordinary {ordinary}")
+    assert result["n"] == n_identity and ordinary["client"]["n"] + ordinary["counsellor"]["n"] == n_ordinary
+    assert result["blinded"] >= blinded_at_least, result["by_style"]
     assert ordinary["client"]["changed"] == 0 and ordinary["counsellor"]["changed"] == 0
-    assert ordinary["counsellor"]["held_back_as_model"] == 0
-
-
-def test_the_fourth_authors_set(redact):
-    """Measured once blind, at e564259: 99/120 = 82.5% (Wilson 74.7-88.3%; nicknames 3/12, romanised
-    8/12, a model confirming the client's guess 7/12), counsellor sentences changed 3/192. Read and
-    fixed in general form after that: a regression guard now, no longer an estimate. Two misses are
-    left as known: a joke expanding GLM's letters, and "Llama 3.1" transliterated into pinyin."""
-    digests = {name: hashlib.sha256((VALIDATION / "fourth_author" / name).read_bytes()).hexdigest()
-               for name in ("identity_set.jsonl", "ordinary.jsonl")}
-    assert digests == {"identity_set.jsonl": "f07d7657858a6296ac91eea6d79229c60b2d764226de995d541e98907903ef4c",
-                       "ordinary.jsonl": "9af1ea8a0f668afb04b7fd0e3fc2b7e8d60b040150673122d3ac4b14cdd61c3f"}
-    result = identity_recall(redact, load("fourth_author/identity_set.jsonl"))
-    print(f"\nfourth author's identity set: {result['blinded']}/{result['n']}: {result['by_style']}")
-    assert result["blinded"] >= 118, result["by_style"]
-    ordinary = ordinary_changes(redact, load("fourth_author/ordinary.jsonl"))
-    print(f"fourth author's ordinary sentences: {ordinary}")
-    assert ordinary["client"]["changed"] == 0 and ordinary["counsellor"]["changed"] == 0
-    assert ordinary["counsellor"]["held_back_as_model"] == 0
-
-
-def test_the_fifth_authors_set(redact):
-    """Measured once blind, at f3e9c76: 135/150 = 90.0% (Wilson 84.2-93.8%; confirming the client's
-    guess 6/10, symbols for letters 5/8), counsellor sentences changed 2/160, held back 5/160. Read
-    and fixed after that: a regression guard now."""
-    digests = {name: hashlib.sha256((VALIDATION / "fifth_author" / name).read_bytes()).hexdigest()
-               for name in ("identity_set.jsonl", "ordinary.jsonl")}
-    assert digests == {"identity_set.jsonl": "4d6683f4384a00d541564cb27daef52a9e18c90995619d69d368ad1b143e3f38",
-                       "ordinary.jsonl": "463c1aea00ed7e6f308aea7ddc7f175b83e1ebc8b950e38060bfacd099eafabd"}
-    result = identity_recall(redact, load("fifth_author/identity_set.jsonl"))
-    print(f"\nfifth author's identity set: {result['blinded']}/{result['n']}: {result['by_style']}")
-    assert result["blinded"] == 150, result["by_style"]
-    ordinary = ordinary_changes(redact, load("fifth_author/ordinary.jsonl"))
-    print(f"fifth author's ordinary sentences: {ordinary}")
-    assert ordinary["client"]["changed"] == 0 and ordinary["counsellor"]["changed"] == 0
-    assert ordinary["counsellor"]["held_back_as_model"] <= 7  # declines after "are you X?": held, see below
+    assert ordinary["counsellor"]["held_back_as_model"] <= held_at_most
 
 
 def test_recall_on_the_second_authors_set(redact):
