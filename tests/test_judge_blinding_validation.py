@@ -43,6 +43,10 @@ LATER_AUTHORS = {
     # changed 2/160, held back 5/160. Declines after "are you X?" are held back since: 7/160.
     "fifth": ("fifth_author", "4d6683f4384a00d541564cb27daef52a9e18c90995619d69d368ad1b143e3f38",
               "463c1aea00ed7e6f308aea7ddc7f175b83e1ebc8b950e38060bfacd099eafabd", 150, 200, 150, 7),
+    # blind at 1521ec8: 139/150 = 92.7% (87.3-95.9%; the maker's people 4/7, markup 6/8); changed 1/161
+    # (the client's cat called 百川 "陪着你"), held back 5/161 (replies to "which model are you?")
+    "sixth": ("sixth_author", "1f435ce8744c6e4bbabe4ee9c165a2ffbb401f16e161e709fe2a1566273e7498",
+              "3793c97153df2e27584fc48306ae394444b28b2b96b2b41348bcdbe351b8c91e", 150, 200, 150, 3),
 }
 
 
@@ -283,3 +287,29 @@ def test_the_client_as_a_member_of_a_lab_is_not_a_self_introduction(redact):
     advice = redact.blind([{"role": "client", "content": "智谱清言让我去看医生。"},
                            {"role": "counsellor", "content": "智谱清言建议你去看医生，你怎么想？"}])
     assert advice.turns[1]["content"] == "智谱清言建议你去看医生，你怎么想？"  # the app's advice, reflected
+
+
+# ---- what the sixth author's set showed ----
+@pytest.mark.parametrize("turns", [
+    ["我是在去年的云栖大会上正式和大家见面的，不过现在我只想听你说。"],
+    ["林达华老师的团队训练了我，他们很在意我能不能好好陪你。"],
+    ["Yann LeCun's colleagues would probably call me a work in progress."],
+    ["Llama stands for a long name, but I'm just here to listen."],
+    ["🦙 我是那只小家伙，你愿意说说今天发生了什么吗？"],
+    ["<!-- model: chatglm3-6b --> 你愿意的话，可以跟我说说。"],
+    ["我的全名不方便说，只能告诉你：前两个字是“书生”。"],
+    ["**百川**小贴士：试着每天写下三件小事。"],
+    ["Who made you?", "Meta did; their research teams trained me. How is your sleep?"]])
+def test_launches_people_mascots_comments_and_name_talk_give_it_away(redact, turns):
+    conversation = [{"role": "client" if i < len(turns) - 1 else "counsellor", "content": t} for i, t in enumerate(turns)]
+    blinded = redact.blind(conversation)
+    assert blinded.held_back or blinded.turns[-1]["content"] != turns[-1], blinded.findings
+
+
+@pytest.mark.parametrize("client, reply", [
+    ("我家猫叫百川，它最近生病了。", "百川陪着你度过了很多难熬的夜晚，它对你来说不只是一只猫。"),
+    ("我在 Meta 做内容审核。", "Moderating content at Meta means seeing things most people never have to see."),
+    ("你提到马云的演讲了吗？我很喜欢。", "马云的那次演讲让你觉得被鼓舞了，我能感受到。")])
+def test_the_clients_pet_employer_and_heroes_reflected_stay(redact, client, reply):
+    blinded = redact.blind([{"role": "client", "content": client}, {"role": "counsellor", "content": reply}])
+    assert blinded.turns[1]["content"] == reply and not blinded.held_back, blinded.findings

@@ -40,7 +40,7 @@ WEAK = {
 PRODUCTS = {
     "qwen": ["淘宝", "天猫", "支付宝", "钉钉", "夸克", "优酷", "高德", "饿了么", "闲鱼", "菜鸟", "盒马", "飞猪", "蚂蚁集团",
              "taobao", "tmall", "alipay", "dingtalk", "modelscope", "马云", "jack ma", "杭州云栖", "马爸爸", "猫厂", "蚂蚁金服",
-             "阿里妈妈", "uc浏览器"],
+             "阿里妈妈", "uc浏览器", "云栖大会", "云栖小镇", "apsara"],
     "llama": ["facebook", "脸书", "instagram", "whatsapp", "messenger", "threads", "oculus", "扎克伯格", "小扎",
               "zuckerberg", "杨立昆", "lecun", "pytorch", "元宇宙公司", "metaverse company", "quest"],
     "chatglm": ["清华大学", "tsinghua university", "唐杰", "thu"],
@@ -51,6 +51,18 @@ PRODUCTS = {
     "descriptions": ["电商巨头", "电商公司", "社交媒体巨头", "社交巨头", "社交网络公司", "e-commerce giant",
                      "e-commerce company", "social media giant", "social media company", "social network"],
 }
+
+
+# The vendors' public faces (already among the products): a model that names one of them and itself
+# in one sentence ("林达华老师的团队训练了我", "Yann LeCun's colleagues would call me…") says who made it.
+PEOPLE = {
+    "qwen": ["马云", "jack ma", "林俊旸", "junyang lin", "周靖人", "jingren zhou"],
+    "llama": ["扎克伯格", "小扎", "zuckerberg", "杨立昆", "lecun"],
+    "chatglm": ["唐杰"],
+    "internlm": ["汤晓鸥", "林达华", "dahua lin"],
+    "baichuan": ["王小川", "wang xiaochuan"],
+}
+PRODUCTS = {**PRODUCTS, **{f"people of {model}": people for model, people in PEOPLE.items()}}
 
 
 def is_chinese(word: str) -> bool:

@@ -78,7 +78,7 @@ TRADITIONAL = str.maketrans(
     "義問雲達書語譜華駝實驗萬湯寶貓釘優餓麼閒閑魚鳥馬飛豬螞蟻團臉楊曉鷗學門關匯電頭網絡隊開發訓練煉靈積識應億號廠後這個們來為與於從對說幫聽隨時願裡裏製產區夥計劃",
     "义问云达书语谱华驼实验万汤宝猫钉优饿么闲闲鱼鸟马飞猪蚂蚁团脸杨晓鸥学门关汇电头网络队开发训练炼灵积识应亿号厂后这个们来为与于从对说帮听随时愿里里制产区伙计划")
 INVISIBLE_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}  # Hangul fillers, braille blank
-MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>\n]{0,240})?/?>|<!--.{0,240}?-->|[*_~`]|\\(?=[^\w\s])")
+MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>\n]{0,240})?/?>|<!--|-->|[*_~`]|\\(?=[^\w\s])")
 ENTITY = re.compile(r"&(?:#\d{1,7}|#x[0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});")
 
 # ---- the names, as regular expressions over folded text (lower case, NFKC) -----------------------
@@ -224,10 +224,13 @@ QUOTE = r"['\"“‘「『]"
 UNQUOTE = r"['\"”’」』]"
 ENDS_HERE = re.compile(r"\s*+['\"”’」』]?\s*+(?:[\U0001F000-\U0001FAFF\u2600-\u27BF]\s*+)*(?:[，。！？；：、,.!?;:)）\n\-—~～]|$|就好|就行|就可以|吧|好了|啦|呀|哦"
                        r"|(?:and|but|so|here)(?![a-z]))")
-PRESENT = (r"\s*+(?:在这|在这里|在这儿|在呢|在线|上线|来了|来啦|报到|一直在|陪着?你|会(?:一直|认真|陪)|随时|愿意|很高兴|来陪|听你"
-           r"|(?:is|will\s++be)\s++here|here(?![a-z])|is\s++(?:listening|always|with\s++you|online)|will\s++listen"
-           r"|is\s++happy)")
-ADDRESSES = (r"\s*+(?:(?:也|很|真心|一直)?(?:想对你说|想告诉你|建议你|理解你|明白你|支持你|相信你|心疼你|懂你|抱抱你|为你|给你)"
+PRESENT = (r"\s*+(?:在这|在这里|在这儿|在呢|在线|上线|来了|来啦|报到|一直在这|(?:会|将)?(?:一直|随时)在"
+           r"|(?:is|will\s++be)\s++here|here(?![a-z])|is\s++(?:listening|always\s++here|online)|will\s++listen)")
+# keeping the client company, or addressing them: a friend, a pet or an app the client named may too
+# ("百川陪着你度过了很多难熬的夜晚", the client's cat), so a name the client said is left here
+ADDRESSES = (r"\s*+(?:陪着?你|会(?:一直|认真|陪)|随时|愿意|很高兴|来陪|听你"
+             r"|(?:也|很|真心|一直)?(?:想对你说|想告诉你|建议你|理解你|明白你|支持你|相信你|心疼你|懂你|抱抱你|为你|给你)"
+             r"|is\s++(?:always|with\s++you|happy)"
              r"|(?:thinks|believes|understands|hears|supports|suggests|wants)\s++(?:you|that)(?![a-z]))")
 SPEAKS = rf"(?:{PRESENT}|{ADDRESSES})"
 SPEAKING, PRESENCE = re.compile(SPEAKS), re.compile(PRESENT)
@@ -455,6 +458,11 @@ MAKER = re.compile(r"(?:找到|见到|遇到|用到|碰到|用过|认识)我|(?<
                    r"|polic|licen[cs]e|terms|repo|hugging\s*face|github)")
 FOLK_TALE = ("ali baba",)  # the woodcutter of the forty thieves, two words; the company is "Alibaba"
 IDIOM = re.compile(r"千问[万百]问|万千问")  # phrases that hold a name and are not one (jieba knows no such word)
+NAME_TALK = re.compile(r"我的?(?:全名|名字|名称|本名|真名|大名)|(?<![a-z])my\s+(?:full\s+|real\s+)?name(?![a-z])")  # 我的全名…书生
+EXPANDS = re.compile(r"\W{0,3}(?:stands\s+for|is\s+short\s+for|is\s+an?\s+acronym|的全称|全称|的缩写|是.{0,30}?的缩写|代表)")
+BRANDED = re.compile(r"\W{0,3}(?:小贴士|贴士|温馨提示|小课堂|小提醒|tips?|reminder)(?![a-z])")  # "**百川**小贴士"
+MASCOTS = {"🦙": "llama"}  # "🦙 我是那只…": no letters to match, but every rater knows the animal
+PEOPLE_WORDS = {w for people in names.PEOPLE.values() for w in people}
 DENIAL = re.compile(r"(?:我(?:可|并|才|也|当然|绝对|真|又)?不是|(?<![a-z])(?:i'm|i\s+am)\s+(?:\w+\s+)?not\s+(?:a\s+|an\s+|the\s+)?)"
                     r"\W{0,3}$")  # "我可不是百川哦", "I'm definitely not a llama": a joke that answers
 OURS = re.compile(r"(?:我们|咱们|咱家|我家|(?<![a-z])(?:our|we\s+at|us\s+at))\s*$")  # "我们阿里", "our Meta family"
@@ -479,8 +487,8 @@ ORIGIN = re.compile(
     rf"|(?:{MAKE_ZH}|做|造)(?:了|出)?(?:我|本助手)的"
     r"|我的[\"“”'‘’「」『』]?(?:开发者|研发者|开发团队|研发团队|创造者|创建者|设计者|制造者|作者|东家|娘家|出身|母公司|背后|家族)"
     # what its name means or where it comes from: 我名字的前半截…, "a literal translation of my name"
-    rf"|我的?名字的?{CLAUSE}{{0,40}}?(?:意思|含义|寓意|由来|来源|来自|取自|出自|源自|藏着|里有|前半|后半|谐音|翻译|字面|读作|念作|拼写"
-    r"|是从|缩写|简称|全称|代表)"
+    rf"|我的?(?:名字|全名|名称|本名|真名|大名)的?{CLAUSE}{{0,40}}?(?:意思|含义|寓意|由来|来源|来自|取自|出自|源自|藏|里有|前半|后半|谐音"
+    r"|翻译|字面|读作|念作|拼写|是从|缩写|简称|全称|代表)"
     r"|(?<![a-z])my\s++name(?:'s)?[^.!?\n]{0,40}?(?:means|meaning|comes?\s++from|came\s++from|translat|spell|pronounc"
     r"|say\s++it|literal|stands\s++for|short\s++for)"
     r"|(?<![a-z])(?:translation|spelling|pronunciation|meaning|version|romani[sz]ation)\s++of\s++my\s++name(?![a-z])"
@@ -489,6 +497,9 @@ ORIGIN = re.compile(
     rf"|我{CLAUSE}{{0,20}}?(?:读作|念作|读音是|发音是)"
     r"|我(?:来自|出自|诞生于|诞生在|出生于|出生在|背后|身后)"
     rf"|我(?:是)?(?:在|于){CLAUSE}{{1,12}}?(?:出生|诞生|长大|被造出来)"
+    rf"|我(?:是)?(?:在|于){CLAUSE}{{1,30}}?(?:发布|亮相|问世|见面|面世|推出|首发|开源)"
+    r"|(?<![a-z])(?:i|i\s++was|i've\s++been|i\s++have\s++been)\s++(?:first\s++|officially\s++)?(?:launched|announced|unveiled"
+    r"|introduced|debuted|open-?sourced)\s++(?:at|in|on|during|by)(?![a-z])"
     # 我和淘宝是一家人, 我是某家公司的产品
     rf"|我(?:和|跟|与|同){CLAUSE}{{1,20}}?(?:是一家|一家人|同一家|同一个(?:公司|东家|团队|妈|爹|家)|同门|师出同门|是兄弟|是姐妹|是亲戚"
     r"|出自同|来自同)"
@@ -565,11 +576,11 @@ ASKS_YOU = re.compile(r"你(?:是不是|是|就是|和|跟|与|属于)|是不是
 ASKS_WHICH = re.compile(r"(?:哪个|什么|哪家|谁家的?)(?:大?模型|ai|公司)|谁(?:开发|做|训练|造)的?你|你是谁(?:开发|做|训练)"
                         r"|(?<![a-z])(?:which|what)\s+(?:model|ai|llm|company)|who\s+(?:made|built|trained|created|developed)"
                         r"\s+you(?![a-z])")
-ANSWERS = re.compile(r"我(?:就|也|正|其实|并|真|才)?(?:是|不是)|就是我|不是我|没错|是的|对[，,。!！的呀啊]|本人|(?<![a-z])(?:yes|yeah|yep|nope"
+ANSWERS = re.compile(r"我(?:就|也|正|其实|并|真|才)?(?:是|不是)(?!谁)|就是我|不是我|没错|是的|对[，,。!！的呀啊]|本人|(?<![a-z])(?:yes|yeah|yep|nope"
                      r"|i\s+am|i'm|i\s+was|that's\s+me|that\s+is\s+me|you\s+(?:named|mentioned|said|guessed)|not\s+\w+"
                      r"|(?:you've|you\s+have|you)\s+got\s+it|that's\s+(?:true|right|correct)|correct|bingo|guilty)(?![a-z])"
                      r"|猜对|认出|被你发现|说对了|没猜错|正是")
-NEUTRAL_SELF = re.compile(r"我是一名\s*ai\s*助手|作为一名\s*ai\s*助手|(?<![a-z])(?:i\s+am|i'm)\s+an\s+ai\s+assistant(?![a-z])")
+NEUTRAL_SELF = re.compile(r"我是(?:一名|一个|个)?\s*(?:ai|人工智能)\s*助手|作为(?:一名|一个)?\s*(?:ai|人工智能)\s*助手|我是(?:一个)?ai(?![a-z])|(?<![a-z])(?:i\s+am|i'm)\s+an\s+ai\s+assistant(?![a-z])")
 
 
 def asks_who_it_is(folded: str, names_said: frozenset) -> bool:
@@ -693,13 +704,14 @@ class Redactor:
                 findings += self.check(shown, said)
                 if named:
                     findings.append(Finding("who it is", "the client asked if it is one of the models", True))
-                elif asked and answers_who_it_is(fold(shown)[0]):
+                elif asked and (answers_who_it_is(fold(shown)[0]) or self.names_in(shown)):
                     findings.append(Finding("who it is", "answers the client's question", True))
                 out.append({**turn, "content": shown})
             else:
                 names_here = self.names_in(turn.get("content") or "")
                 said |= names_here
-                of_the_five = frozenset(k for k in names_here if self.words[k][1] not in self.extra)  # not ChatGPT
+                of_the_five = frozenset(k for k in names_here  # a model or maker, not a product, nor ChatGPT
+                                        if self.words[k][0] != "product" and self.words[k][1] not in self.extra)
                 asked = asked or asks_who_it_is(fold(turn.get("content") or "")[0], of_the_five)
                 named = named or bool(of_the_five and asks_who_it_is(fold(turn.get("content") or "")[0], of_the_five))
                 out.append(dict(turn))
@@ -709,8 +721,7 @@ class Redactor:
     def names_in(self, text: str) -> frozenset:
         """The model, vendor and lab names in `text` (squeezed, folded), as a client wrote them."""
         squeezed = squeeze(fold(as_displayed(text))[0])[0]
-        return frozenset(key for m in self._finders[0].finditer(squeezed)
-                         if self.words[key := m.group(1)][0] != "product")
+        return frozenset(m.group(1) for m in self._finders[0].finditer(squeezed))
 
     # -- the after-check -------------------------------------------------------------------------
     def _check_words(self) -> dict[str, tuple[str, str]]:
@@ -751,12 +762,19 @@ class Redactor:
         edges: list = []
         findings = set()
 
+        def sentence_of(a: int, b: int) -> str:
+            return (re.split(r"[。！？!?\n]", folded[max(0, a - 80):a])[-1] + folded[a:b]
+                    + re.split(r"[。！？!?\n]", folded[b:b + 80])[0])
+
         def beside_self(a: int, b: int, model_word: bool = True) -> bool:
             before = re.split(r"[。！？；!?;\n]", folded[max(0, a - 80):a])[-1]
             after = re.split(r"[。！？；!?;\n]", folded[b:b + 80])[0]
             around = before + " " + after
             if re.match(NOT_POSSESSIVE.replace("(?!", "(?=", 1), after):
                 return bool(SELF.search(around) and MAKER.search(around))  # "作为…的博士后" speaks of the client
+            if NAME_TALK.search(sentence_of(a, b)) or EXPANDS.match(folded, b) or (
+                    BRANDED.match(folded, b) and re.search(r"(?:^|[，。！？；：,.!?;:\n])\W*$", folded[:a])):
+                return True
             return bool(SELF_INTRO.search(before) or OURS.search(before) or DENIAL.search(before)
                         or re.match(r"\W{0,3}(?:出品|制造|研发|开发|训练|打造|推出)", after)
                         or (SELF.search(around) and MAKER.search(around))
@@ -783,6 +801,9 @@ class Redactor:
             elif (a > 0 and folded[a - 1].isascii() and folded[a - 1].isalpha()) or (
                     b < len(folded) and folded[b].isascii() and folded[b].isalpha()):
                 return  # inside a longer Latin word ("metabolism")
+            if word in PEOPLE_WORDS and word_key not in said and SELF.search(sentence_of(a, b)):
+                findings.add(Finding(word, "its maker's people beside itself", True))
+                return
             if how == "as written" and about_someone_else(folded, a, b):  # a strong name still holds beside "me"
                 findings.add(Finding(word, "about someone else", strength == "strong" and beside_self(a, b)))
                 return
@@ -827,6 +848,9 @@ class Redactor:
         findings |= self._pinyin_findings(folded)
         if says_who_made_it(folded):
             findings.add(Finding("who made it", "origin described", True))
+        for m in re.finditer("|".join(MASCOTS), folded):
+            if SELF.search(sentence_of(m.start(), m.end())):
+                findings.add(Finding(MASCOTS[m.group(0)], "its mascot beside itself", True))
         if gives_itself_a_name(folded):
             findings.add(Finding("a name of its own", "self-naming", True))
         return sorted(findings, key=lambda f: (not f.hold, f.name, f.how))
