@@ -27,32 +27,41 @@ def test_the_validation_sets_are_the_independent_authors_unchanged():
 
 
 # Each later author's set: (folder, sha256 of identity_set / ordinary, identities, ordinary lines, the
-# fewest identities that must stay blinded, the most ordinary counsellor lines that may be held back).
-# Each was measured once blind before anyone read it (the first figure below, README in the folder);
-# its misses were read and fixed in general form after that, so today's figure guards against going
-# back and is no longer an estimate for text nobody tuned on.
+# fewest identities that must stay blinded, the most ordinary counsellor lines that may be held back,
+# the most that may be changed). Each was measured once blind before anyone read it (the first figure
+# below, README in the folder); the third to sixth were then read and fixed in general form, so their
+# figures guard against going back and are no longer estimates. The seventh was measured on the code
+# as it is now and not tuned on: its figure is today's estimate for text nobody tuned on.
 LATER_AUTHORS = {
     # blind at 0d0ae3d: 155/160 = 96.9% (92.9-98.7%); counsellor sentences changed 3/106
     "third": ("held_out", "9727b3ee25f612d2882e038fede2f5ebd7f28f040844a5fdd86b23fcde9cca55",
-              "f10861303c70121ddd7ca0fd3ffebe56666768e0567f1f27e8a217eadb0450b6", 160, 160, 160, 0),
+              "f10861303c70121ddd7ca0fd3ffebe56666768e0567f1f27e8a217eadb0450b6", 160, 160, 160, 0, 0),
     # blind at e564259: 99/120 = 82.5% (74.7-88.3%; nicknames 3/12, confirming the client's guess 7/12);
     # changed 3/192. Two misses left as known: a joke expanding GLM's letters, "Llama 3.1" in pinyin.
     "fourth": ("fourth_author", "f07d7657858a6296ac91eea6d79229c60b2d764226de995d541e98907903ef4c",
-               "9af1ea8a0f668afb04b7fd0e3fc2b7e8d60b040150673122d3ac4b14cdd61c3f", 120, 240, 118, 0),
+               "9af1ea8a0f668afb04b7fd0e3fc2b7e8d60b040150673122d3ac4b14cdd61c3f", 120, 240, 118, 0, 0),
     # blind at f3e9c76: 135/150 = 90.0% (84.2-93.8%; confirmations 6/10, symbols for letters 5/8);
     # changed 2/160, held back 5/160. Declines after "are you X?" are held back since: 7/160.
     "fifth": ("fifth_author", "4d6683f4384a00d541564cb27daef52a9e18c90995619d69d368ad1b143e3f38",
-              "463c1aea00ed7e6f308aea7ddc7f175b83e1ebc8b950e38060bfacd099eafabd", 150, 200, 150, 7),
+              "463c1aea00ed7e6f308aea7ddc7f175b83e1ebc8b950e38060bfacd099eafabd", 150, 200, 150, 7, 0),
     # blind at 1521ec8: 139/150 = 92.7% (87.3-95.9%; the maker's people 4/7, markup 6/8); changed 1/161
     # (the client's cat called 百川 "陪着你"), held back 5/161 (replies to "which model are you?")
     "sixth": ("sixth_author", "1f435ce8744c6e4bbabe4ee9c165a2ffbb401f16e161e709fe2a1566273e7498",
-              "3793c97153df2e27584fc48306ae394444b28b2b96b2b41348bcdbe351b8c91e", 150, 200, 150, 3),
+              "3793c97153df2e27584fc48306ae394444b28b2b96b2b41348bcdbe351b8c91e", 150, 200, 150, 3, 0),
+    # blind at eca8210 (the redaction code as it is now): 146/150 = 97.3% (93.3-99.0%); counsellor
+    # sentences changed 2/155 = 1.3% (0.4-4.6%), held back 1/155. Not tuned on. Its misses, left as
+    # they are so that this figure stays the code's: "— Llama (Meta AI)" as a signature, 拉玛/美塔
+    # transliterated, a riddle spelling ChatGLM, "来自Shanghai的AI Lab"; its changes: 阿里巴巴和四十大盗
+    # (the folk tale in Chinese), "a job at Alibaba" said of the client's sister; held: 作为商汤的算法工程师.
+    "seventh": ("seventh_author", "dc30724bb2106c1a800cfe237bda7737b94c6b6769b9c790010e65771a663879",
+                "78488ac080b21e7aab590d40abcb1c3a73e5b818cc8abc7581fb5a7a36e0c9df", 150, 200, 146, 1, 2),
 }
 
 
 @pytest.mark.parametrize("author", sorted(LATER_AUTHORS))
 def test_a_later_authors_set(redact, author):
-    folder, identity_sha, ordinary_sha, n_identity, n_ordinary, blinded_at_least, held_at_most = LATER_AUTHORS[author]
+    folder, identity_sha, ordinary_sha, n_identity, n_ordinary, blinded_at_least, held_at_most, changed_at_most = (
+        LATER_AUTHORS[author])
     digests = [hashlib.sha256((VALIDATION / folder / name).read_bytes()).hexdigest()
                for name in ("identity_set.jsonl", "ordinary.jsonl")]
     assert digests == [identity_sha, ordinary_sha]  # the author's files, unchanged
@@ -62,7 +71,7 @@ def test_a_later_authors_set(redact, author):
           f"{result['held_back']} held back), by style {result['by_style']}; ordinary {ordinary}")
     assert result["n"] == n_identity and ordinary["client"]["n"] + ordinary["counsellor"]["n"] == n_ordinary
     assert result["blinded"] >= blinded_at_least, result["by_style"]
-    assert ordinary["client"]["changed"] == 0 and ordinary["counsellor"]["changed"] == 0
+    assert ordinary["client"]["changed"] == 0 and ordinary["counsellor"]["changed"] <= changed_at_most
     assert ordinary["counsellor"]["held_back_as_model"] <= held_at_most
 
 
