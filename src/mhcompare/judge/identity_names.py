@@ -39,13 +39,13 @@ WEAK = {
 }
 PRODUCTS = {
     "qwen": ["淘宝", "天猫", "支付宝", "钉钉", "夸克", "优酷", "高德", "饿了么", "闲鱼", "菜鸟", "盒马", "飞猪", "蚂蚁集团",
-             "taobao", "tmall", "alipay", "dingtalk", "modelscope", "马云", "jack ma", "杭州云栖", "马爸爸", "猫厂", "蚂蚁金服",
+             "taobao", "tmall", "alipay", "dingtalk", "modelscope", "杭州云栖", "马爸爸", "猫厂", "蚂蚁金服",
              "阿里妈妈", "uc浏览器", "云栖大会", "云栖小镇", "apsara"],
-    "llama": ["facebook", "脸书", "instagram", "whatsapp", "messenger", "threads", "oculus", "扎克伯格", "小扎",
-              "zuckerberg", "杨立昆", "lecun", "pytorch", "元宇宙公司", "metaverse company", "quest"],
-    "chatglm": ["清华大学", "tsinghua university", "唐杰", "thu"],
-    "internlm": ["商汤科技", "汤晓鸥", "香港中文大学", "openmmlab", "lmdeploy", "xtuner", "日日新", "sensenova"],
-    "baichuan": ["王小川", "搜狗", "sogou", "wang xiaochuan"],
+    "llama": ["facebook", "脸书", "instagram", "whatsapp", "messenger", "threads", "oculus",
+              "pytorch", "元宇宙公司", "metaverse company", "quest"],
+    "chatglm": ["清华大学", "tsinghua university", "thu"],
+    "internlm": ["商汤科技", "香港中文大学", "openmmlab", "lmdeploy", "xtuner", "日日新", "sensenova"],
+    "baichuan": ["搜狗", "sogou"],
     # where they are, and how people describe them
     "places": ["杭州", "hangzhou", "余杭", "menlo park", "门洛帕克", "五道口", "中关村", "徐汇", "上海的实验室"],
     "descriptions": ["电商巨头", "电商公司", "社交媒体巨头", "社交巨头", "社交网络公司", "e-commerce giant",
@@ -53,7 +53,7 @@ PRODUCTS = {
 }
 
 
-# The vendors' public faces (already among the products): a model that names one of them and itself
+# The vendors' public faces, products too (merged into PRODUCTS below): a model that names one of them and itself
 # in one sentence ("林达华老师的团队训练了我", "Yann LeCun's colleagues would call me…") says who made it.
 PEOPLE = {
     "qwen": ["马云", "jack ma", "林俊旸", "junyang lin", "周靖人", "jingren zhou"],

@@ -525,13 +525,13 @@ KIN = re.compile(r"我的[\"“”'‘’「」『』]?(?:爸爸|妈妈|父母|�
 MADE_ME = re.compile(r"(?:开发|研发|训练|打造|创造|创建|孵化|培养)了我(?![们的])"
                      r"|(?<![a-z])(?:created|developed|trained|built|designed|programmed|fine-?tuned)\s++me(?![a-z])"
                      r"|(?<![a-z])(?:i'm|i\s++am)\s++from(?![a-z])")
-DESCRIBES_A_MAKER = re.compile(r"公司|集团|实验室|大学|学院|研究院|研究所|科技|互联网|电商|搜索|社交|购物|杭州|上海|北京|深圳|硅谷|美国|加州"
-                               r"|(?<![a-z])(?:company|corporation|corp|inc|lab|laboratory|university|institute|startup"
-                               r"|e-?commerce|shopping|social|search|tech|giant|silicon|california|hangzhou|shanghai|beijing"
-                               r"|chinese|american)(?![a-z])")
-ORGANISATION = re.compile(r"公司|集团|实验室|团队|大学|研究院|研究所|工程师|程序员|科学家|科技|互联网|电商|搜索|杭州|上海|北京|深圳|硅谷"
-                          r"|(?<![a-z])(?:company|companies|corporation|lab|laboratory|team|university|institute"
-                          r"|engineers?|researchers?|scientists?|tech|silicon\s++valley|hangzhou|shanghai|beijing)(?![a-z])")
+ORGS_AND_PLACES_ZH = "公司|集团|实验室|大学|研究院|研究所|科技|互联网|电商|搜索|杭州|上海|北京|深圳|硅谷"
+ORGS_AND_PLACES_EN = "company|corporation|lab|laboratory|university|institute|tech|hangzhou|shanghai|beijing"
+DESCRIBES_A_MAKER = re.compile(rf"{ORGS_AND_PLACES_ZH}|学院|社交|购物|美国|加州|(?<![a-z])(?:{ORGS_AND_PLACES_EN}|corp|inc|startup"
+                               r"|e-?commerce|shopping|social|search|giant|silicon|california|chinese|american)(?![a-z])")
+# beside family words, people count too ("我的爸爸是一群工程师")
+ORGANISATION = re.compile(rf"{ORGS_AND_PLACES_ZH}|团队|工程师|程序员|科学家|(?<![a-z])(?:{ORGS_AND_PLACES_EN}|companies|team"
+                          r"|engineers?|researchers?|scientists?|silicon\s++valley)(?![a-z])")
 
 
 GENERIC_MAKER = re.compile(
@@ -591,6 +591,15 @@ def answers_who_it_is(folded: str) -> bool:
     return bool(ANSWERS.search(NEUTRAL_SELF.sub("", folded)))
 
 
+SENTENCE_END = re.compile(r"[。！？；!?;\n]")
+FULL_STOP = re.compile(r"[。！？!?\n]")  # a sentence that goes on past ";" and ":"
+
+
+def words_around(text: str, start: int, end: int, width: int, stops: re.Pattern = SENTENCE_END) -> tuple[str, str]:
+    """The words before `start` and after `end`, at most `width` characters each way, within the sentence."""
+    return stops.split(text[max(0, start - width):start])[-1], stops.split(text[end:end + width])[0]
+
+
 def says_who_made_it(folded: str) -> bool:
     """A model turn that says who made the model or where its name comes from (see ORIGIN)."""
     for m in ORIGIN.finditer(folded):
@@ -598,13 +607,11 @@ def says_who_made_it(folded: str) -> bool:
         if agent is None or describes_a_maker(agent):
             return True
     for m in MADE_ME.finditer(folded):
-        sentence = (re.split(r"[。！？；!?;\n]", folded[max(0, m.start() - 60):m.start()])[-1]
-                    + re.split(r"[。！？；!?;\n]", folded[m.start():m.end() + 60])[0])
-        if DESCRIBES_A_MAKER.search(sentence):
+        before, after = words_around(folded, m.start(), m.end(), 60)
+        if DESCRIBES_A_MAKER.search(before + m.group(0) + after):
             return True
     for m in KIN.finditer(folded):
-        sentence = re.split(r"[。！？；!?;\n]", folded[m.end():m.end() + 60])[0]
-        if ORGANISATION.search(sentence):
+        if ORGANISATION.search(words_around(folded, m.end(), m.end(), 60)[1]):
             return True
     return False
 
@@ -712,8 +719,8 @@ class Redactor:
                 said |= names_here
                 of_the_five = frozenset(k for k in names_here  # a model or maker, not a product, nor ChatGPT
                                         if self.words[k][0] != "product" and self.words[k][1] not in self.extra)
-                asked = asked or asks_who_it_is(fold(turn.get("content") or "")[0], of_the_five)
-                named = named or bool(of_the_five and asks_who_it_is(fold(turn.get("content") or "")[0], of_the_five))
+                asks = asks_who_it_is(fold(turn.get("content") or "")[0], of_the_five)
+                asked, named = asked or asks, named or (asks and bool(of_the_five))
                 out.append(dict(turn))
         return Blinded(out, sorted(set(findings), key=lambda f: (not f.hold, f.name, f.how)), changed)
 
@@ -763,12 +770,11 @@ class Redactor:
         findings = set()
 
         def sentence_of(a: int, b: int) -> str:
-            return (re.split(r"[。！？!?\n]", folded[max(0, a - 80):a])[-1] + folded[a:b]
-                    + re.split(r"[。！？!?\n]", folded[b:b + 80])[0])
+            before, after = words_around(folded, a, b, 80, FULL_STOP)
+            return before + folded[a:b] + after
 
         def beside_self(a: int, b: int, model_word: bool = True) -> bool:
-            before = re.split(r"[。！？；!?;\n]", folded[max(0, a - 80):a])[-1]
-            after = re.split(r"[。！？；!?;\n]", folded[b:b + 80])[0]
+            before, after = words_around(folded, a, b, 80)
             around = before + " " + after
             if re.match(NOT_POSSESSIVE.replace("(?!", "(?=", 1), after):
                 return bool(SELF.search(around) and MAKER.search(around))  # "作为…的博士后" speaks of the client
