@@ -9,7 +9,7 @@ from support.browser import ADMIN_TOKEN, write_conversations
 
 from mhcompare.judge.store.db import open_database
 from mhcompare.judge.store.importing import build_items, conversation_files, import_conversations
-from test_judge_security import ADMIN, BASE, csrf_of, invite, settings_for, sign_in
+from test_judge_security import ADMIN, BASE, invite, settings_for, sign_in
 
 CLIENT_SAYS = "我在阿里巴巴实习，之前在清华读书，也问过通义千问。"
 LEAKS = "Hi, I'm Qw3n — 很高兴陪你聊聊。"  # a name the rules cannot replace: the after-check holds it back
